@@ -1,0 +1,81 @@
+// Loads the native addon and types its surface once, so every wrapper in
+// lib/ is checked against it. Native calls return C-like numbers: >= 0 on
+// success, -errno on failure; extra results go to an `out` array.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** cb(result, extra): result >= 0 or -errno; extra as the call's xSync puts in out[0]. */
+export type NativeCallback = (result: number, extra: unknown) => void;
+type Out = unknown[];
+
+export interface Native {
+  constants: Record<string, number>;
+  poolCounters: Int32Array; // [busy, queued], process-wide
+  poolSize: number;
+  traceSlots: Float64Array; // [threadId, queuedNs, runNs] of the call being settled
+  mainThreadId: number;
+  sunPathSize: number;
+  cancel(id: number, errno: number): boolean;
+  cancelAll(): void;
+  threadId(): number;
+  errnoName(errno: number): string | undefined;
+  strerror(errno: number): string;
+
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: object): number;
+  listen(fd: number, backlog: number): number;
+  close(fd: number): number;
+  shutdown(fd: number, how: number): number;
+  setsockopt(fd: number, level: number, optname: number, value: number | ArrayBufferView, nbytes?: number): number;
+  getsockoptInt(fd: number, level: number, optname: number, out: Out): number;
+  getsockoptBuf(fd: number, level: number, optname: number, buf: ArrayBufferView, buflen: number): number;
+  getsockname(fd: number, out: Out): number;
+  getpeername(fd: number, out: Out): number;
+  fcntl(fd: number, cmd: number, arg?: number): number;
+  socketpair(domain: number, type: number, protocol: number, out: Out): number;
+
+  acceptSync(fd: number, flags: number, out: Out): number;
+  accept(fd: number, flags: number, cb: NativeCallback): number;
+  connectSync(fd: number, addr: object): number;
+  connect(fd: number, addr: object, cb: NativeCallback): number;
+  readSync(fd: number, buf: ArrayBufferView, nbytes: number): number;
+  read(fd: number, buf: ArrayBufferView, nbytes: number, cb: NativeCallback): number;
+  writeSync(fd: number, buf: ArrayBufferView, nbytes: number): number;
+  write(fd: number, buf: ArrayBufferView, nbytes: number, cb: NativeCallback): number;
+  recvSync(fd: number, buf: ArrayBufferView, nbytes: number, flags: number): number;
+  recv(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, cb: NativeCallback): number;
+  sendSync(fd: number, buf: ArrayBufferView, nbytes: number, flags: number): number;
+  send(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, cb: NativeCallback): number;
+  recvfromSync(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, out: Out): number;
+  recvfrom(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, cb: NativeCallback): number;
+  sendtoSync(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, addr: object): number;
+  sendto(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, addr: object, cb: NativeCallback): number;
+  pollSync(fds: Int32Array, nfds: number, timeoutMs: number): number;
+  poll(fds: Int32Array, nfds: number, timeoutMs: number, cb: NativeCallback): number;
+  getaddrinfoSync(node: string | null, service: string | null, flags: number, family: number,
+    socktype: number, protocol: number, out: Out): number;
+  getaddrinfo(node: string | null, service: string | null, flags: number, family: number,
+    socktype: number, protocol: number, cb: NativeCallback): number;
+}
+
+/** BSD_SOCKETS_ADDON overrides the path (e.g. a sanitizer build); else node-gyp's, then cmake-js's. */
+function load(): Native {
+  const root = path.join(__dirname, '..');
+  const candidates = process.env.BSD_SOCKETS_ADDON
+    ? [path.resolve(process.env.BSD_SOCKETS_ADDON)]
+    : [
+        path.join(root, 'build', 'Release', 'bsd_sockets.node'),
+        path.join(root, 'build-cmake', 'Release', 'bsd_sockets.node'),
+      ];
+  const found = candidates.find((file) => fs.existsSync(file));
+  if (found === undefined) {
+    throw new Error(
+      `bsd-sockets: the native addon is not built (looked for ${candidates.join(', ')}). ` +
+        'Run `npm run build` (node-gyp) or `npm run build:cmake` (cmake-js).',
+    );
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(found) as Native;
+}
+
+export const native: Native = load();

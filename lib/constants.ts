@@ -1,0 +1,26 @@
+// Typed re-export of the constants the addon read from this platform's
+// headers at build time. Values are never written here; a name the platform
+// lacks (EPOLL* outside Linux) is undefined.
+import { native } from './binding';
+
+const c = native.constants;
+
+export const {
+  AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC,
+  SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW, SOCK_NONBLOCK, SOCK_CLOEXEC,
+  IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP,
+  SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF,
+  SO_ERROR, SO_TYPE, SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN,
+  TCP_NODELAY, IPV6_V6ONLY,
+  MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL, MSG_TRUNC, MSG_OOB,
+  SHUT_RD, SHUT_WR, SHUT_RDWR,
+  POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL, POLLRDHUP,
+  F_GETFL, F_SETFL, F_GETFD, F_SETFD, O_NONBLOCK, FD_CLOEXEC, SOMAXCONN,
+  AI_PASSIVE, AI_CANONNAME, AI_NUMERICHOST, AI_NUMERICSERV, AI_ADDRCONFIG, AI_V4MAPPED,
+  INADDR_ANY, INADDR_LOOPBACK,
+  EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP, EPOLLET, EPOLLONESHOT,
+  EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL, EPOLL_CLOEXEC,
+} = c as Record<string, number>;
+
+/** Every constant by name, as a frozen object. */
+export const constants: Readonly<Record<string, number>> = Object.freeze({ ...c });

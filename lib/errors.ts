@@ -1,0 +1,60 @@
+// The one place that builds errors from native results: SocketError for a
+// failed system call, AbortError for an aborted async call.
+import { native } from './binding';
+import type { Sockaddr } from './sockaddr';
+
+/** A failed system call: `code` ('ECONNREFUSED'), `errno` (positive, as C), `syscall`, and the address involved. */
+export class SocketError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  address?: string;
+  port?: number;
+  path?: string;
+
+  constructor(message: string, fields: { code: string; errno: number; syscall: string; addr?: Sockaddr | null }) {
+    super(message);
+    this.name = 'SocketError';
+    this.code = fields.code;
+    this.errno = fields.errno;
+    this.syscall = fields.syscall;
+    const addr = fields.addr;
+    if (addr && 'path' in addr) this.path = addr.path;
+    else if (addr && 'address' in addr) {
+      this.address = addr.address;
+      this.port = addr.port;
+    }
+  }
+}
+
+/** Rejection of an async call whose AbortSignal fired (Node's shape: name, code, cause). */
+export class AbortError extends Error {
+  code = 'ABORT_ERR';
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
+}
+
+/** The C name of an errno value ('EAGAIN'). */
+export function errnoName(errno: number): string {
+  return native.errnoName(errno) ?? `E${errno}`;
+}
+
+function describe(addr: Sockaddr): string {
+  if ('path' in addr) return addr.path.startsWith('\0') ? `@${addr.path.slice(1)}` : addr.path;
+  return addr.family === native.constants.AF_INET6 ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
+}
+
+/** `connect ECONNREFUSED 127.0.0.1:1`, Node's message shape. */
+export function socketError(errno: number, syscall: string, addr?: Sockaddr | null): SocketError {
+  const code = errnoName(errno);
+  const where = addr ? ` ${describe(addr)}` : '';
+  return new SocketError(`${syscall} ${code}${where}`, { code, errno, syscall, addr });
+}
+
+/** Throws a SocketError for a negative native result; returns it otherwise. */
+export function check(result: number, syscall: string, addr?: Sockaddr | null): number {
+  if (result < 0) throw socketError(-result, syscall, addr);
+  return result;
+}

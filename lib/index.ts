@@ -1,0 +1,10 @@
+// bsd-sockets: the BSD socket API for TypeScript. Public exports only.
+export * from './constants';
+export * from './calls';
+export { SocketError, AbortError } from './errors';
+export type { CallOptions } from './async';
+export type { Sockaddr, SockaddrIn, SockaddrIn6, SockaddrUn, SockaddrUnspec } from './sockaddr';
+export { onTrace, formatTrace } from './trace';
+export type { TraceRecord, TraceListener } from './trace';
+export { threadpool } from './threadpool';
+export type { ThreadpoolStats } from './threadpool';

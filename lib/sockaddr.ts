@@ -1,0 +1,34 @@
+// Socket address objects: what bind/connect/sendto take and what
+// accept/recvfrom/getsockname/getpeername give back (struct sockaddr_*).
+
+/** struct sockaddr_in. */
+export interface SockaddrIn {
+  family: number; // AF_INET
+  address: string;
+  port: number;
+}
+
+/** struct sockaddr_in6 (flowinfo and scopeId default to 0). */
+export interface SockaddrIn6 {
+  family: number; // AF_INET6
+  address: string;
+  port: number;
+  flowinfo?: number;
+  scopeId?: number;
+}
+
+/**
+ * struct sockaddr_un: a filesystem path; '' is the unnamed address; a leading
+ * '\0' makes an abstract name (Linux), whose every byte counts.
+ */
+export interface SockaddrUn {
+  family: number; // AF_UNIX
+  path: string;
+}
+
+/** AF_UNSPEC: connect() with it dissolves a datagram socket's association. */
+export interface SockaddrUnspec {
+  family: number; // AF_UNSPEC
+}
+
+export type Sockaddr = SockaddrIn | SockaddrIn6 | SockaddrUn;

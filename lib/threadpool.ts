@@ -1,0 +1,38 @@
+// The libuv threadpool as bsd-sockets sees it, and the once-only warning
+// when blocking calls outnumber its threads.
+import { native } from './binding';
+
+export interface ThreadpoolStats {
+  /** Threads in libuv's pool: UV_THREADPOOL_SIZE when the process started (default 4). */
+  size: number;
+  /** bsd-sockets calls running on a pool thread now (process-wide). */
+  busy: number;
+  /** bsd-sockets calls waiting for a free pool thread. */
+  queued: number;
+}
+
+export function threadpool(): ThreadpoolStats {
+  return {
+    size: native.poolSize,
+    busy: Atomics.load(native.poolCounters, 0),
+    queued: Atomics.load(native.poolCounters, 1),
+  };
+}
+
+let warned = false;
+
+/** Called after each async call is queued. */
+export function checkSaturation(): void {
+  if (warned) return;
+  const inFlight = Atomics.load(native.poolCounters, 0) + Atomics.load(native.poolCounters, 1);
+  if (inFlight <= native.poolSize) return;
+  warned = true;
+  process.emitWarning(
+    `${inFlight} blocking socket calls are in flight but the libuv threadpool has ` +
+      `${native.poolSize} threads (UV_THREADPOOL_SIZE=${native.poolSize}): the rest wait for a ` +
+      'free thread, and so do fs, dns.lookup, crypto and zlib. Raise UV_THREADPOOL_SIZE in the ' +
+      "process's environment (max 1024), or serve many sockets from one thread with poll(), " +
+      'epoll_wait() or watch().',
+    { type: 'BsdSocketsWarning', code: 'BSD_SOCKETS_POOL_SATURATED' },
+  );
+}

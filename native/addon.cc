@@ -1,0 +1,138 @@
+// Module init: the export table, per-environment state, teardown, and the
+// argument helpers. Context-aware: no JS values in statics, so the addon
+// loads in worker_threads and twice in one process.
+#include "addon.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "async_call.h"
+#include "sockaddr.h"
+#include "trace.h"
+
+namespace bsd {
+
+int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != std::trunc(d)) {
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be a 32-bit integer");
+  }
+  return static_cast<int>(d);
+}
+
+BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n) {
+  napi_env env = info.Env();
+  napi_value value = info[i];
+  void* data = nullptr;
+  size_t byte_length = 0;
+  bool is_typed_array = false, is_data_view = false;
+  napi_is_typedarray(env, value, &is_typed_array);
+  if (is_typed_array) {
+    napi_typedarray_type type;
+    size_t length;
+    napi_value arraybuffer;
+    size_t offset;
+    napi_get_typedarray_info(env, value, &type, &length, &data, &arraybuffer, &offset);
+    // SAFETY: element sizes are 1, 2, 4 or 8 bytes; length * size is the view's byteLength.
+    static constexpr size_t kElementSize[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8, 8};
+    byte_length = length * (type < sizeof(kElementSize) / sizeof(kElementSize[0])
+                                ? kElementSize[type]
+                                : 1);
+  } else {
+    napi_is_dataview(env, value, &is_data_view);
+    if (!is_data_view) throw Napi::TypeError::New(env, "buf must be an ArrayBufferView");
+    napi_value arraybuffer;
+    size_t offset;
+    napi_get_dataview_info(env, value, &byte_length, &data, &arraybuffer, &offset);
+  }
+  int nbytes = IntArg(info, n, "nbytes");
+  if (nbytes < 0 || static_cast<size_t>(nbytes) > byte_length) {
+    throw Napi::RangeError::New(env, "nbytes must be from 0 to buf.byteLength (" +
+                                         std::to_string(byte_length) + ")");
+  }
+  return {data, static_cast<size_t>(nbytes)};
+}
+
+namespace {
+
+// The size libuv gave its pool: UV_THREADPOOL_SIZE as read when the pool
+// started (clamped to 1..1024, default 4). The pool starts on first use,
+// after this process's environment was set, so reading it here agrees.
+int ThreadpoolSize() {
+  const char* value = std::getenv("UV_THREADPOOL_SIZE");
+  int size = value != nullptr ? std::atoi(value) : 4;
+  if (size <= 0) size = 1;
+  if (size > 1024) size = 1024;
+  return value != nullptr ? size : 4;
+}
+
+// Environment teardown (worker_thread end, main thread exit): wake every
+// call in flight, then run the loop until each has come back, so libuv's
+// loop closes with no request outstanding and no pool thread stays blocked.
+void Teardown(void* arg) {
+  auto* data = static_cast<AddonData*>(arg);
+  data->tearing_down = true;
+  CancelAll(data, ECANCELED);
+  while (!data->calls.empty()) uv_run(data->loop, UV_RUN_ONCE);
+  napi_async_destroy(data->env, data->async_context);
+  delete data;
+}
+
+Napi::Value Cancel(const Napi::CallbackInfo& info) {
+  uint32_t id = static_cast<uint32_t>(IntArg(info, 0, "id"));
+  return Napi::Boolean::New(info.Env(), CancelCall(DataOf(info), id, IntArg(info, 1, "errno")));
+}
+
+// process.on('exit'): Node joins the pool threads after 'exit' (libuv's
+// library shutdown), so every blocked call must be woken before that.
+Napi::Value CancelAllExport(const Napi::CallbackInfo& info) {
+  CancelAll(DataOf(info), ECANCELED);
+  return info.Env().Undefined();
+}
+
+Napi::Value ThreadIdExport(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), ThreadId());
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  data->env = env;
+  NAPI_THROW_IF_FAILED(env, napi_get_uv_event_loop(env, &data->loop), exports);
+  NAPI_THROW_IF_FAILED(env,
+                       napi_async_init(env, nullptr, Napi::String::New(env, "bsd-sockets"),
+                                       &data->async_context),
+                       exports);
+  Napi::Float64Array slots = Napi::Float64Array::New(env, 3);
+  data->trace_slots = Napi::Persistent(slots);
+  NAPI_THROW_IF_FAILED(env, napi_add_env_cleanup_hook(env, Teardown, data), exports);
+
+  // SAFETY: the counters are process-wide statics that outlive every
+  // environment; lock-free std::atomic<int32_t> has int32_t's layout.
+  Napi::ArrayBuffer counters =
+      Napi::ArrayBuffer::New(env, static_cast<void*>(g_pool_counters), sizeof(g_pool_counters));
+  exports.Set("poolCounters", Napi::Int32Array::New(env, 2, counters, 0));
+  exports.Set("poolSize", Napi::Number::New(env, ThreadpoolSize()));
+  exports.Set("traceSlots", slots);
+  exports.Set("mainThreadId", Napi::Number::New(env, ThreadId()));
+  exports.Set("sunPathSize", Napi::Number::New(env, static_cast<double>(SunPathSize())));
+  exports.Set("constants", Constants(env));
+  exports.Set("cancel", Napi::Function::New(env, Cancel, "cancel", data));
+  exports.Set("cancelAll", Napi::Function::New(env, CancelAllExport, "cancelAll", data));
+  exports.Set("threadId", Napi::Function::New(env, ThreadIdExport, "threadId", data));
+  InitCalls(env, exports, data);
+  return exports;
+}
+
+}  // namespace bsd
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  return bsd::Init(env, exports);
+}
+
+NODE_API_MODULE(bsd_sockets, InitAddon)

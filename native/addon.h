@@ -1,0 +1,45 @@
+// Per-environment state (one per main thread or worker_thread that loads the
+// addon) and the argument helpers every export uses.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <unordered_map>
+
+namespace bsd {
+
+class AsyncCallBase;
+
+struct AddonData {
+  napi_env env = nullptr;
+  uv_loop_t* loop = nullptr;
+  napi_async_context async_context = nullptr;
+  // Calls queued or running, by id, so cancel(id) and teardown can find them.
+  std::unordered_map<uint32_t, AsyncCallBase*> calls;
+  uint32_t next_id = 1;
+  // [threadId, queuedNs, runNs] of the async call being settled, read by lib/trace.ts.
+  Napi::Reference<Napi::Float64Array> trace_slots;
+  bool tearing_down = false;
+};
+
+inline AddonData* DataOf(const Napi::CallbackInfo& info) {
+  return static_cast<AddonData*>(info.Data());
+}
+
+// Argument readers. lib/validate.ts has already checked every argument; these
+// re-check what memory safety depends on and throw TypeError/RangeError (not
+// crash) should a bad value get through.
+int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+struct BufferRef {
+  void* data;
+  size_t length;
+};
+// The bytes of an ArrayBufferView at info[i], limited to `nbytes` at info[n].
+BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n);
+
+Napi::Object Constants(Napi::Env env);
+void InitCalls(Napi::Env env, Napi::Object exports, AddonData* data);
+
+}  // namespace bsd

@@ -1,0 +1,199 @@
+// The asynchronous machinery; see async_call.h.
+#include "async_call.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
+
+#include <cerrno>
+#include <cstdint>
+
+namespace bsd {
+
+std::atomic<int32_t> g_pool_counters[2];
+
+namespace {
+
+// A libuv pool thread's wake-up fd: an eventfd on Linux, a pipe elsewhere.
+// Created on the thread's first call and kept for the thread's lifetime (the
+// pool's threads live until the process exits).
+struct WakeupFd {
+  int read_fd = -1;
+  int write_fd = -1;
+  WakeupFd() {
+#ifdef __linux__
+    read_fd = write_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+#else
+    int p[2];
+    if (pipe(p) == 0) {
+      for (int fd : p) {
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+      }
+      read_fd = p[0];
+      write_fd = p[1];
+    }
+#endif
+  }
+  void Drain() const {
+    char buf[64];
+    while (::read(read_fd, buf, sizeof(buf)) > 0) {
+    }
+  }
+};
+
+WakeupFd& ThreadWakeupFd() {
+  thread_local WakeupFd fd;
+  return fd;
+}
+
+}  // namespace
+
+int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms) {
+  WakeupFd& wake = ThreadWakeupFd();
+  if (wake.read_fd < 0) return -EMFILE;
+  fds[n - 1] = {wake.read_fd, POLLIN, 0};
+  int64_t deadline = timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+  call.Arm(wake.write_fd);
+  int r = 0;
+  // Armed first, then checked: a Cancel() in between either sees the wake fd
+  // or is seen here (both sides are seq_cst).
+  while (call.cancelled() == 0) {
+    int wait_ms = -1;
+    if (deadline >= 0) {
+      int64_t left = deadline - NowNs();
+      wait_ms = left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
+    }
+    r = ::poll(fds, n, wait_ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      r = -errno;
+      break;
+    }
+    if (fds[n - 1].revents != 0) {
+      wake.Drain();
+      // Cancelled, nudged, or a stale wake-up meant for an earlier call on
+      // this thread: the caller looks again either way.
+      r -= 1;
+    }
+    break;
+  }
+  call.Disarm();
+  return r;
+}
+
+bool IsNonBlocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  return flags >= 0 && (flags & O_NONBLOCK) != 0;
+}
+
+bool ReadyNow(int fd, short events) {
+  pollfd p = {fd, events, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  return r > 0;
+}
+
+AsyncCallBase::AsyncCallBase(AddonData* data, Napi::Function cb, Napi::Value pin)
+    : data_(data), cb_(Napi::Persistent(cb)) {
+  if (!pin.IsEmpty() && !pin.IsUndefined()) pin_ = Napi::Persistent(pin);
+  req_.data = this;
+}
+
+AsyncCallBase::~AsyncCallBase() = default;
+
+int64_t AsyncCallBase::Start() {
+  int err = AcquireFds();
+  if (err != 0) return err;
+  id_ = data_->next_id++;
+  if (id_ == 0) id_ = data_->next_id++;  // 0 is never an id.
+  queued_at_ = NowNs();
+  g_pool_counters[kQueued].fetch_add(1, std::memory_order_relaxed);
+  int r = uv_queue_work(data_->loop, &req_, Work, AfterWork);
+  if (r != 0) {
+    g_pool_counters[kQueued].fetch_sub(1, std::memory_order_relaxed);
+    ReleaseFds();
+    return r;  // libuv errors are -errno on Unix.
+  }
+  data_->calls.emplace(id_, this);
+  return id_;
+}
+
+void AsyncCallBase::Work(uv_work_t* req) {
+  auto* self = static_cast<AsyncCallBase*>(req->data);
+  g_pool_counters[kQueued].fetch_sub(1, std::memory_order_relaxed);
+  g_pool_counters[kBusy].fetch_add(1, std::memory_order_relaxed);
+  self->started_at_ = NowNs();
+  self->tid_ = ThreadId();
+  self->result_ = self->Execute();
+  self->ended_at_ = NowNs();
+  self->executed_ = true;
+  // Released here, not in AfterWork: a close() deferred until this call left
+  // happens now, and does not depend on the event loop running again.
+  self->ReleaseFds();
+  g_pool_counters[kBusy].fetch_sub(1, std::memory_order_relaxed);
+}
+
+void AsyncCallBase::AfterWork(uv_work_t* req, int status) {
+  auto* self = static_cast<AsyncCallBase*>(req->data);
+  if (status == UV_ECANCELED) {
+    // Dequeued before a worker took it (Cancel or teardown).
+    g_pool_counters[kQueued].fetch_sub(1, std::memory_order_relaxed);
+    self->ReleaseFds();
+    int err = self->inflight_.cancelled();
+    self->result_ = -(err != 0 ? err : ECANCELED);
+    self->ended_at_ = self->started_at_ = NowNs();
+  }
+  self->data_->calls.erase(self->id_);
+  if (!self->data_->tearing_down) self->Settle();
+  delete self;
+}
+
+void AsyncCallBase::Settle() {
+  napi_env env = data_->env;
+  Napi::HandleScope scope(env);
+  // A callback scope runs the microtasks (promise reactions) after the call,
+  // as Node does for its own completions.
+  napi_callback_scope callback_scope;
+  napi_value resource = Napi::Object::New(env);
+  if (napi_open_callback_scope(env, resource, data_->async_context, &callback_scope) != napi_ok) {
+    return;
+  }
+  Napi::Float64Array slots = data_->trace_slots.Value();
+  slots[0] = tid_;
+  slots[1] = static_cast<double>(started_at_ - queued_at_);
+  slots[2] = static_cast<double>(ended_at_ - started_at_);
+  napi_value args[2] = {Napi::Number::New(env, static_cast<double>(result_)), Extra(env)};
+  napi_value ignored;
+  napi_status s = napi_call_function(env, Napi::Env(env).Undefined(), cb_.Value(), 2, args, &ignored);
+  if (s == napi_pending_exception) {
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
+  napi_close_callback_scope(env, callback_scope);
+}
+
+void AsyncCallBase::Cancel(int err) {
+  inflight_.Cancel(err);
+  // Succeeds only while the work is still queued; AfterWork then gets UV_ECANCELED.
+  uv_cancel(reinterpret_cast<uv_req_t*>(&req_));
+}
+
+void CancelAll(AddonData* data, int err) {
+  for (auto& entry : data->calls) entry.second->Cancel(err);
+}
+
+bool CancelCall(AddonData* data, uint32_t id, int err) {
+  auto it = data->calls.find(id);
+  if (it == data->calls.end()) return false;
+  it->second->Cancel(err);
+  return true;
+}
+
+}  // namespace bsd

@@ -1,0 +1,113 @@
+// The one asynchronous machinery every blocking call goes through: capture
+// the op on the main thread, run it on a libuv worker (wait.h RunAsync), and
+// settle on the main thread by calling cb(result, extra). Raw uv_queue_work,
+// not napi_async_work: Node waits for napi work before it runs cleanup hooks
+// when a worker_thread ends, so a blocked call there could never be woken.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "addon.h"
+#include "fd_registry.h"
+#include "trace.h"
+#include "wait.h"
+
+namespace bsd {
+
+// Calls waiting for a pool thread and calls running on one, process-wide
+// (the libuv pool is shared by every worker_thread). Read by threadpool().
+extern std::atomic<int32_t> g_pool_counters[2];
+enum PoolCounter { kBusy = 0, kQueued = 1 };
+
+class AsyncCallBase {
+ public:
+  // Asks the call to stop with -err; a call still queued is dequeued.
+  void Cancel(int err);
+
+ protected:
+  AsyncCallBase(AddonData* data, Napi::Function cb, Napi::Value pin);
+  virtual ~AsyncCallBase();
+  // Registers the fds, queues the work; returns the call id (> 0), or
+  // -EBADF when an fd is being closed (nothing is queued then).
+  int64_t Start();
+
+  virtual ssize_t Execute() = 0;                  // Worker thread.
+  virtual Napi::Value Extra(Napi::Env env) = 0;   // Main thread, after Execute.
+  virtual int AcquireFds() = 0;
+  virtual void ReleaseFds() = 0;
+
+  InFlight inflight_;
+
+ private:
+  static void Work(uv_work_t* req);
+  static void AfterWork(uv_work_t* req, int status);
+  void Settle();
+
+  uv_work_t req_;
+  AddonData* data_;
+  Napi::FunctionReference cb_;
+  Napi::Reference<Napi::Value> pin_;  // The buffer a worker reads or writes.
+  uint32_t id_ = 0;
+  ssize_t result_ = 0;
+  bool executed_ = false;
+  int32_t tid_ = 0;
+  int64_t queued_at_ = 0, started_at_ = 0, ended_at_ = 0;
+
+  friend void CancelAll(AddonData* data, int err);
+};
+
+template <typename Op>
+class AsyncCall final : public AsyncCallBase {
+ public:
+  // Returns the JS value the native export returns: the id or -errno.
+  static Napi::Value Queue(const Napi::CallbackInfo& info, Op&& op, Napi::Value pin,
+                           Napi::Function cb) {
+    auto* call = new AsyncCall(DataOf(info), std::move(op), pin, cb);
+    int64_t id = call->Start();
+    if (id < 0) delete call;
+    return Napi::Number::New(info.Env(), static_cast<double>(id));
+  }
+
+ private:
+  AsyncCall(AddonData* data, Op&& op, Napi::Value pin, Napi::Function cb)
+      : AsyncCallBase(data, cb, pin), op_(std::move(op)) {}
+
+  ssize_t Execute() override { return RunAsync(op_, inflight_); }
+  Napi::Value Extra(Napi::Env env) override {
+    if constexpr (Op::kHasExtra) {
+      return op_.Extra(env);
+    } else {
+      return env.Undefined();
+    }
+  }
+  int AcquireFds() override {
+    int err = 0;
+    size_t acquired = 0;
+    op_.ForEachFd([&](int fd) {
+      if (err == 0 && (err = AcquireFd(fd, &inflight_)) == 0) acquired++;
+    });
+    if (err != 0) {
+      op_.ForEachFd([&](int fd) {
+        if (acquired > 0) ReleaseFd(fd, &inflight_), acquired--;
+      });
+    }
+    return err;
+  }
+  void ReleaseFds() override {
+    op_.ForEachFd([&](int fd) { ReleaseFd(fd, &inflight_); });
+  }
+
+  Op op_;
+};
+
+// Wakes every call of this environment with -err and dequeues those not yet
+// running (process exit, worker_thread end).
+void CancelAll(AddonData* data, int err);
+// Cancels call `id` of this environment; false when it has already settled.
+bool CancelCall(AddonData* data, uint32_t id, int err);
+
+}  // namespace bsd

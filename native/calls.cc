@@ -1,0 +1,565 @@
+// The system calls: each op's synchronous and non-blocking forms, the
+// capture of its arguments, and the native exports (one sync and, for calls
+// that can block, one async export per op, both from the same capture).
+// Man pages: socket(2) bind(2) listen(2) accept(2) connect(2) recv(2) send(2)
+// read(2) write(2) poll(2) shutdown(2) close(2) getsockopt(2) setsockopt(2)
+// getsockname(2) getpeername(2) fcntl(2) socketpair(2) getaddrinfo(3).
+#include "calls.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include "addon.h"
+#include "async_call.h"
+#include "errors.h"
+#include "trace.h"
+#include "wait.h"
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0  // macOS: sockets get SO_NOSIGPIPE at creation instead.
+#endif
+
+namespace bsd {
+
+namespace {
+
+// Makes a new fd close-on-exec where the platform could not do it atomically.
+int Cloexec(int fd) {
+#if !defined(SOCK_CLOEXEC)
+  if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+#ifdef SO_NOSIGPIPE
+  int one = 1;
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
+#endif
+  return fd;
+}
+
+#ifdef SOCK_CLOEXEC
+constexpr int kCloexecType = SOCK_CLOEXEC;
+#else
+constexpr int kCloexecType = 0;
+#endif
+
+// Two workers woken for one pending connection must not both call accept(2)
+// on a blocking listener: the loser would block where no wake-up reaches it.
+// Accepts on one fd are serialised, and readiness re-checked under the lock.
+std::mutex& AcceptLock(int fd) {
+  static std::mutex locks[64];
+  return locks[static_cast<unsigned>(fd) % 64];
+}
+
+ssize_t Accept(int fd, Sockaddr* peer, int flags) {
+  peer->len = sizeof(peer->storage);
+#if defined(__linux__)
+  return RetryEintr([&] { return ::accept4(fd, peer->get(), &peer->len, flags | SOCK_CLOEXEC); });
+#else
+  ssize_t r = RetryEintr([&] { return ::accept(fd, peer->get(), &peer->len); });
+  if (r >= 0 && (flags & O_NONBLOCK)) fcntl(static_cast<int>(r), F_SETFL, O_NONBLOCK);
+  return Cloexec(static_cast<int>(r));
+#endif
+}
+
+// Waits for a connect(2) that is in progress: writability, then SO_ERROR.
+ssize_t ConnectResult(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+  return err == 0 ? 0 : -err;
+}
+
+bool IsStream(int fd) {
+  int type = 0;
+  socklen_t len = sizeof(type);
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+const char* EaiName(int code) {
+  switch (code) {
+#define BSD_EAI(name) \
+  case name:          \
+    return #name;
+    BSD_EAI(EAI_AGAIN) BSD_EAI(EAI_BADFLAGS) BSD_EAI(EAI_FAIL) BSD_EAI(EAI_FAMILY)
+    BSD_EAI(EAI_MEMORY) BSD_EAI(EAI_NONAME) BSD_EAI(EAI_SERVICE) BSD_EAI(EAI_SOCKTYPE)
+    BSD_EAI(EAI_SYSTEM) BSD_EAI(EAI_OVERFLOW)
+#ifdef EAI_NODATA
+    BSD_EAI(EAI_NODATA)
+#endif
+#ifdef EAI_ADDRFAMILY
+    BSD_EAI(EAI_ADDRFAMILY)
+#endif
+#undef BSD_EAI
+    default:
+      return "EAI_UNKNOWN";
+  }
+}
+
+}  // namespace
+
+// accept(2).
+ssize_t AcceptOp::Sync() { return Accept(fd, &peer, flags); }
+
+ssize_t AcceptOp::TryNow() {
+  std::lock_guard<std::mutex> lock(AcceptLock(fd));
+  if (!ReadyNow(fd, POLLIN)) return -EAGAIN;
+  return Accept(fd, &peer, flags);
+}
+
+// connect(2). EINTR is not retried with a second connect (EALREADY): the
+// connection goes on in the kernel, so wait for it as a non-blocking one.
+ssize_t ConnectOp::Sync() {
+  if (::connect(fd, addr.get(), addr.len) == 0) return 0;
+  if (errno != EINTR) return -errno;
+  pollfd p = {fd, POLLOUT, 0};
+  while (::poll(&p, 1, -1) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  return ConnectResult(fd);
+}
+
+ssize_t ConnectOp::RunAsync(InFlight& call) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return -errno;
+  // A non-blocking fd keeps C's semantics: EINPROGRESS at once.
+  if (flags & O_NONBLOCK) return OrErrno(::connect(fd, addr.get(), addr.len));
+  // Briefly non-blocking so the connect can be waited for with a wake-up fd.
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  int r = ::connect(fd, addr.get(), addr.len);
+  int err = r < 0 ? errno : 0;
+  fcntl(fd, F_SETFL, flags);
+  if (r == 0) return 0;
+  // A Unix stream listener with a full backlog: the blocking connect waits.
+  if (err == EAGAIN) return RetryEintr([&] { return ::connect(fd, addr.get(), addr.len); });
+  if (err != EINPROGRESS && err != EINTR) return -err;
+  for (;;) {
+    if (int c = call.cancelled()) return -c;
+    pollfd fds[2] = {{fd, POLLOUT, 0}, {}};
+    int w = WaitFor(call, fds, 2, -1);
+    if (w < 0) return w;
+    if (w > 0) return ConnectResult(fd);
+  }
+}
+
+// recv(2), recvfrom(2), read(2).
+ssize_t RecvOp::Sync() {
+  if (is_read) return RetryEintr([&] { return ::read(fd, buf, len); });
+  from.len = sizeof(from.storage);
+  ssize_t r = RetryEintr([&] {
+    return ::recvfrom(fd, buf, len, flags, want_from ? from.get() : nullptr,
+                      want_from ? &from.len : nullptr);
+  });
+  if (r < 0) from.len = 0;
+  return r;
+}
+
+ssize_t RecvOp::TryNow() {
+  if (not_socket) {
+    if (!ReadyNow(fd, POLLIN)) return -EAGAIN;
+    return RetryEintr([&] { return ::read(fd, buf, len); });
+  }
+  bool gather = (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && IsStream(fd);
+  for (;;) {
+    from.len = sizeof(from.storage);
+    // SAFETY: done <= len, so buf + done stays inside the caller's buffer.
+    ssize_t r = RetryEintr([&] {
+      return ::recvfrom(fd, static_cast<char*>(buf) + done, len - done, flags | MSG_DONTWAIT,
+                        want_from ? from.get() : nullptr, want_from ? &from.len : nullptr);
+    });
+    if (r == -ENOTSOCK && is_read) {
+      not_socket = true;
+      return TryNow();
+    }
+    if (r < 0) {
+      if (want_from) from.len = 0;
+      return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
+    }
+    if (!gather || r == 0) return static_cast<ssize_t>(done) + r;
+    done += static_cast<size_t>(r);
+    if (done == len) return static_cast<ssize_t>(done);
+  }
+}
+
+Napi::Value RecvOp::Extra(Napi::Env env) const {
+  if (!want_from) return env.Undefined();
+  return FromSockaddr(env, from.get(), from.len);
+}
+
+// send(2), sendto(2), write(2).
+ssize_t SendOp::Sync() {
+  ssize_t r = RetryEintr([&] {
+    return ::sendto(fd, buf, len, flags | MSG_NOSIGNAL, has_to ? to.get() : nullptr,
+                    has_to ? to.len : 0);
+  });
+  if (r == -ENOTSOCK && is_write) r = RetryEintr([&] { return ::write(fd, buf, len); });
+  return r;
+}
+
+ssize_t SendOp::TryNow() {
+  for (;;) {
+    const char* from = static_cast<const char*>(buf) + done;  // SAFETY: done <= len.
+    ssize_t r;
+    if (not_socket) {
+      if (!ReadyNow(fd, POLLOUT)) return -EAGAIN;
+      r = RetryEintr([&] { return ::write(fd, from, len - done); });
+    } else {
+      r = RetryEintr([&] {
+        return ::sendto(fd, from, len - done, flags | MSG_DONTWAIT | MSG_NOSIGNAL,
+                        has_to ? to.get() : nullptr, has_to ? to.len : 0);
+      });
+      if (r == -ENOTSOCK && is_write) {
+        not_socket = true;
+        continue;
+      }
+    }
+    if (r < 0) return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
+    done += static_cast<size_t>(r);
+    // A stream takes the rest on the next readiness; len 0 sends once.
+    if (done >= len) return static_cast<ssize_t>(done);
+  }
+}
+
+// poll(2). EINTR is retried with the timeout recomputed.
+ssize_t PollOp::Sync() {
+  nfds_t n = fds.size() - 1;
+  int64_t deadline = timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+  for (;;) {
+    int wait_ms = timeout_ms;
+    if (deadline >= 0) {
+      int64_t left = deadline - NowNs();
+      wait_ms = left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
+    }
+    int r = ::poll(fds.data(), n, wait_ms);
+    if (r >= 0 || errno != EINTR) return OrErrno(r);
+  }
+}
+
+ssize_t PollOp::RunAsync(InFlight& call) {
+  int64_t deadline = timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+  for (;;) {
+    if (int c = call.cancelled()) return -c;
+    int wait_ms = -1;
+    if (deadline >= 0) {
+      int64_t left = deadline - NowNs();
+      wait_ms = left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
+    }
+    int r = WaitFor(call, fds.data(), fds.size(), wait_ms);
+    if (r != 0) return r;
+    if (deadline >= 0 && NowNs() >= deadline) return 0;
+  }
+}
+
+// getaddrinfo(3).
+GetaddrinfoOp::GetaddrinfoOp(GetaddrinfoOp&& other) noexcept
+    : OpBase(other),
+      has_node(other.has_node),
+      has_service(other.has_service),
+      node(std::move(other.node)),
+      service(std::move(other.service)),
+      hints(other.hints),
+      list(std::exchange(other.list, nullptr)),
+      gai_error(other.gai_error),
+      sys_errno(other.sys_errno) {}
+
+GetaddrinfoOp::~GetaddrinfoOp() {
+  if (list != nullptr) freeaddrinfo(list);
+}
+
+ssize_t GetaddrinfoOp::Sync() {
+  gai_error = getaddrinfo(has_node ? node.c_str() : nullptr,
+                          has_service ? service.c_str() : nullptr, &hints, &list);
+  if (gai_error == EAI_SYSTEM) sys_errno = errno;
+  return gai_error == 0 ? 0 : -1;
+}
+
+Napi::Value GetaddrinfoOp::Extra(Napi::Env env) const {
+  if (gai_error != 0) {
+    Napi::Object err = Napi::Object::New(env);
+    err.Set("code", EaiName(gai_error));
+    err.Set("message", gai_strerror(gai_error));
+    err.Set("gai", gai_error);
+    if (gai_error == EAI_SYSTEM) err.Set("errno", sys_errno);
+    return err;
+  }
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("family", ai->ai_family);
+    entry.Set("socktype", ai->ai_socktype);
+    entry.Set("protocol", ai->ai_protocol);
+    entry.Set("addr", FromSockaddr(env, ai->ai_addr, ai->ai_addrlen));
+    if (ai->ai_canonname != nullptr) entry.Set("canonname", ai->ai_canonname);
+    out.Set(i++, entry);
+  }
+  return out;
+}
+
+// ---- Argument capture: one function per op, shared by its two exports. ----
+
+namespace {
+
+AcceptOp CaptureAccept(const Napi::CallbackInfo& info) {
+  AcceptOp op;
+  op.fd = IntArg(info, 0, "fd");
+  op.flags = IntArg(info, 1, "flags");
+  return op;
+}
+
+ConnectOp CaptureConnect(const Napi::CallbackInfo& info) {
+  ConnectOp op;
+  op.fd = IntArg(info, 0, "fd");
+  ToSockaddr(info.Env(), info[1], &op.addr);
+  return op;
+}
+
+// (fd, buf, nbytes[, flags]) for read/recv/recvfrom.
+template <bool kRead, bool kFrom>
+RecvOp CaptureRecv(const Napi::CallbackInfo& info) {
+  RecvOp op;
+  op.fd = IntArg(info, 0, "fd");
+  BufferRef b = BufferArg(info, 1, 2);
+  op.buf = b.data;
+  op.len = b.length;
+  op.flags = kRead ? 0 : IntArg(info, 3, "flags");
+  op.is_read = kRead;
+  op.want_from = kFrom;
+  return op;
+}
+
+// (fd, buf, nbytes[, flags[, addr]]) for write/send/sendto.
+template <bool kWrite, bool kTo>
+SendOp CaptureSend(const Napi::CallbackInfo& info) {
+  SendOp op;
+  op.fd = IntArg(info, 0, "fd");
+  BufferRef b = BufferArg(info, 1, 2);
+  op.buf = b.data;
+  op.len = b.length;
+  op.flags = kWrite ? 0 : IntArg(info, 3, "flags");
+  op.is_write = kWrite;
+  op.has_to = kTo;
+  if (kTo) ToSockaddr(info.Env(), info[4], &op.to);
+  return op;
+}
+
+// (Int32Array [fd, events, revents]*, nfds, timeoutMs).
+PollOp CapturePoll(const Napi::CallbackInfo& info) {
+  PollOp op;
+  if (!info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(info.Env(), "fds must be an Int32Array");
+  }
+  Napi::Int32Array triples = info[0].As<Napi::Int32Array>();
+  int nfds = IntArg(info, 1, "nfds");
+  if (static_cast<size_t>(nfds) * 3 > triples.ElementLength()) {
+    throw Napi::RangeError::New(info.Env(), "nfds is larger than the fds array");
+  }
+  op.triples = triples.Data();
+  op.fds.resize(static_cast<size_t>(nfds) + 1);  // + the wake-up fd's slot.
+  for (int i = 0; i < nfds; i++) {
+    op.fds[i] = {triples[i * 3], static_cast<short>(triples[i * 3 + 1]), 0};
+  }
+  Napi::Value t = info[2];
+  op.timeout_ms = t.IsNumber() ? t.As<Napi::Number>().Int32Value() : -1;
+  return op;
+}
+
+GetaddrinfoOp CaptureGetaddrinfo(const Napi::CallbackInfo& info) {
+  GetaddrinfoOp op;
+  op.has_node = info[0].IsString();
+  if (op.has_node) op.node = info[0].As<Napi::String>().Utf8Value();
+  op.has_service = info[1].IsString();
+  if (op.has_service) op.service = info[1].As<Napi::String>().Utf8Value();
+  op.hints.ai_flags = IntArg(info, 2, "hints.flags");
+  op.hints.ai_family = IntArg(info, 3, "hints.family");
+  op.hints.ai_socktype = IntArg(info, 4, "hints.socktype");
+  op.hints.ai_protocol = IntArg(info, 5, "hints.protocol");
+  return op;
+}
+
+// `xSync(args…, out?)`: runs the op on this thread; an op's extra result
+// (an address, a list) goes to out[0].
+template <typename Op, Op (*Capture)(const Napi::CallbackInfo&), size_t kArgc>
+Napi::Value SyncExport(const Napi::CallbackInfo& info) {
+  Op op = Capture(info);
+  ssize_t r = op.Sync();
+  if constexpr (Op::kHasExtra) {
+    Napi::Value extra = op.Extra(info.Env());
+    if (info.Length() > kArgc && info[kArgc].IsArray()) {
+      info[kArgc].As<Napi::Array>().Set(0u, extra);
+    }
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
+// `x(args…, cb)`: runs the op on a libuv worker; returns the call id (or
+// -errno when it could not start) and later calls cb(result, extra).
+// info[kPin] (the buffer) stays referenced until then.
+template <typename Op, Op (*Capture)(const Napi::CallbackInfo&), size_t kArgc, int kPin>
+Napi::Value AsyncExport(const Napi::CallbackInfo& info) {
+  if (info.Length() <= kArgc || !info[kArgc].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "callback must be a function");
+  }
+  Napi::Value pin = kPin >= 0 ? info[kPin] : Napi::Value();
+  return AsyncCall<Op>::Queue(info, Capture(info), pin, info[kArgc].As<Napi::Function>());
+}
+
+// ---- Calls that never block: synchronous only. ----
+
+Napi::Value Socket(const Napi::CallbackInfo& info) {
+  int type = IntArg(info, 1, "type") | kCloexecType;
+  int fd = ::socket(IntArg(info, 0, "domain"), type, IntArg(info, 2, "protocol"));
+  return Napi::Number::New(info.Env(), fd < 0 ? -errno : Cloexec(fd));
+}
+
+Napi::Value Bind(const Napi::CallbackInfo& info) {
+  Sockaddr addr;
+  ToSockaddr(info.Env(), info[1], &addr);
+  int r = ::bind(IntArg(info, 0, "fd"), addr.get(), addr.len);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
+Napi::Value Listen(const Napi::CallbackInfo& info) {
+  int r = ::listen(IntArg(info, 0, "fd"), IntArg(info, 1, "backlog"));
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), CloseFd(IntArg(info, 0, "fd")));
+}
+
+// shutdown(2), then wake our calls on fd so they see EOF/EPIPE at once
+// (macOS does not wake every blocked call itself).
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0, "fd");
+  int r = ::shutdown(fd, IntArg(info, 1, "how"));
+  if (r == 0) NudgeFd(fd);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
+// (fd, level, optname, value: int | Uint8Array).
+Napi::Value Setsockopt(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0, "fd"), level = IntArg(info, 1, "level");
+  int name = IntArg(info, 2, "optname");
+  int r;
+  if (info[3].IsTypedArray() || info[3].IsDataView()) {
+    BufferRef b = BufferArg(info, 3, 4);
+    r = ::setsockopt(fd, level, name, b.data, static_cast<socklen_t>(b.length));
+  } else {
+    int value = IntArg(info, 3, "value");
+    r = ::setsockopt(fd, level, name, &value, sizeof(value));
+  }
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
+// (fd, level, optname, out): an int option; out[0] = its value.
+Napi::Value GetsockoptInt(const Napi::CallbackInfo& info) {
+  int value = 0;
+  socklen_t len = sizeof(value);
+  int r = ::getsockopt(IntArg(info, 0, "fd"), IntArg(info, 1, "level"),
+                       IntArg(info, 2, "optname"), &value, &len);
+  if (r == 0) info[3].As<Napi::Array>().Set(0u, Napi::Number::New(info.Env(), value));
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
+// (fd, level, optname, buf, buflen): raw bytes; returns optlen.
+Napi::Value GetsockoptBuf(const Napi::CallbackInfo& info) {
+  BufferRef b = BufferArg(info, 3, 4);
+  socklen_t len = static_cast<socklen_t>(b.length);
+  int r = ::getsockopt(IntArg(info, 0, "fd"), IntArg(info, 1, "level"),
+                       IntArg(info, 2, "optname"), b.data, &len);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : static_cast<double>(len));
+}
+
+template <int (*Fn)(int, sockaddr*, socklen_t*)>
+Napi::Value GetName(const Napi::CallbackInfo& info) {
+  Sockaddr addr;
+  addr.len = sizeof(addr.storage);
+  int r = Fn(IntArg(info, 0, "fd"), addr.get(), &addr.len);
+  if (r == 0) info[1].As<Napi::Array>().Set(0u, FromSockaddr(info.Env(), addr.get(), addr.len));
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
+// Only the int-argument commands: a pointer-taking command (F_GETLK…) given
+// a number would hand the kernel a wild pointer.
+Napi::Value Fcntl(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0, "fd"), cmd = IntArg(info, 1, "cmd");
+  if (cmd != F_GETFL && cmd != F_SETFL && cmd != F_GETFD && cmd != F_SETFD) {
+    return Napi::Number::New(info.Env(), -EINVAL);
+  }
+  int arg = info.Length() > 2 && !info[2].IsUndefined() ? IntArg(info, 2, "arg") : 0;
+  int r = static_cast<int>(RetryEintr([&] { return ::fcntl(fd, cmd, arg); }));
+  return Napi::Number::New(info.Env(), r);
+}
+
+// (domain, type, protocol, out): out[0], out[1] = the two fds.
+Napi::Value Socketpair(const Napi::CallbackInfo& info) {
+  int sv[2];
+  int r = ::socketpair(IntArg(info, 0, "domain"), IntArg(info, 1, "type") | kCloexecType,
+                       IntArg(info, 2, "protocol"), sv);
+  if (r < 0) return Napi::Number::New(info.Env(), -errno);
+  Napi::Array out = info[3].As<Napi::Array>();
+  out.Set(0u, Cloexec(sv[0]));
+  out.Set(1u, Cloexec(sv[1]));
+  return Napi::Number::New(info.Env(), 0);
+}
+
+Napi::Value ErrnoNameExport(const Napi::CallbackInfo& info) {
+  const char* name = ErrnoName(IntArg(info, 0, "errno"));
+  if (name == nullptr) return info.Env().Undefined();
+  return Napi::String::New(info.Env(), name);
+}
+
+Napi::Value Strerror(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), std::strerror(IntArg(info, 0, "errno")));
+}
+
+}  // namespace
+
+void InitCalls(Napi::Env env, Napi::Object exports, AddonData* data) {
+  auto add = [&](const char* name, Napi::Function::Callback fn) {
+    exports.Set(name, Napi::Function::New(env, fn, name, data));
+  };
+  add("socket", Socket);
+  add("bind", Bind);
+  add("listen", Listen);
+  add("close", Close);
+  add("shutdown", Shutdown);
+  add("setsockopt", Setsockopt);
+  add("getsockoptInt", GetsockoptInt);
+  add("getsockoptBuf", GetsockoptBuf);
+  add("getsockname", GetName<::getsockname>);
+  add("getpeername", GetName<::getpeername>);
+  add("fcntl", Fcntl);
+  add("socketpair", Socketpair);
+  add("errnoName", ErrnoNameExport);
+  add("strerror", Strerror);
+
+  add("acceptSync", SyncExport<AcceptOp, CaptureAccept, 2>);
+  add("accept", AsyncExport<AcceptOp, CaptureAccept, 2, -1>);
+  add("connectSync", SyncExport<ConnectOp, CaptureConnect, 2>);
+  add("connect", AsyncExport<ConnectOp, CaptureConnect, 2, -1>);
+  add("readSync", SyncExport<RecvOp, CaptureRecv<true, false>, 3>);
+  add("read", AsyncExport<RecvOp, CaptureRecv<true, false>, 3, 1>);
+  add("recvSync", SyncExport<RecvOp, CaptureRecv<false, false>, 4>);
+  add("recv", AsyncExport<RecvOp, CaptureRecv<false, false>, 4, 1>);
+  add("recvfromSync", SyncExport<RecvOp, CaptureRecv<false, true>, 4>);
+  add("recvfrom", AsyncExport<RecvOp, CaptureRecv<false, true>, 4, 1>);
+  add("writeSync", SyncExport<SendOp, CaptureSend<true, false>, 3>);
+  add("write", AsyncExport<SendOp, CaptureSend<true, false>, 3, 1>);
+  add("sendSync", SyncExport<SendOp, CaptureSend<false, false>, 4>);
+  add("send", AsyncExport<SendOp, CaptureSend<false, false>, 4, 1>);
+  add("sendtoSync", SyncExport<SendOp, CaptureSend<false, true>, 5>);
+  add("sendto", AsyncExport<SendOp, CaptureSend<false, true>, 5, 1>);
+  add("pollSync", SyncExport<PollOp, CapturePoll, 3>);
+  add("poll", AsyncExport<PollOp, CapturePoll, 3, 0>);
+  add("getaddrinfoSync", SyncExport<GetaddrinfoOp, CaptureGetaddrinfo, 6>);
+  add("getaddrinfo", AsyncExport<GetaddrinfoOp, CaptureGetaddrinfo, 6, -1>);
+}
+
+}  // namespace bsd

@@ -1,0 +1,132 @@
+// One small op struct per system call: plain data captured on the main
+// thread, no N-API types, so the same op runs synchronously (Sync(), blocking
+// as C does) or on a libuv worker (wait.h RunAsync + async_call.h).
+#pragma once
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "fd_registry.h"
+#include "sockaddr.h"
+
+namespace bsd {
+
+// Defaults every op inherits; an op overrides what differs.
+struct OpBase {
+  static constexpr bool kOwnDriver = false;  // true: the op defines RunAsync.
+  static constexpr bool kHasExtra = false;   // true: the op defines Extra().
+  ssize_t Progress() const { return 0; }     // Bytes done before a stop.
+  template <typename F>
+  void ForEachFd(F&& f) const {
+    f(fd);
+  }
+  int fd = -1;
+};
+
+// accept4(2) with SOCK_CLOEXEC always added. Extra(): the peer address.
+struct AcceptOp : OpBase {
+  static constexpr bool kHasExtra = true;
+  int flags = 0;
+  Sockaddr peer;
+  ssize_t Sync();
+  ssize_t TryNow();
+  short Events() const { return POLLIN; }
+  Napi::Value Extra(Napi::Env env) const { return FromSockaddr(env, peer.get(), peer.len); }
+};
+
+// connect(2). Async: a non-blocking connect, then wait for writability and
+// read SO_ERROR (never a second connect, which would give EALREADY).
+struct ConnectOp : OpBase {
+  static constexpr bool kOwnDriver = true;
+  Sockaddr addr;
+  ssize_t Sync();
+  ssize_t RunAsync(InFlight& call);
+};
+
+// recv(2), recvfrom(2) and read(2) (recv with flags 0; plain read(2) for a
+// non-socket fd). Extra(): the source address, for recvfrom.
+struct RecvOp : OpBase {
+  static constexpr bool kHasExtra = true;
+  void* buf = nullptr;
+  size_t len = 0;
+  int flags = 0;
+  bool want_from = false;
+  bool is_read = false;     // read(2): plain read() on a non-socket fd.
+  bool not_socket = false;
+  Sockaddr from;
+  size_t done = 0;  // MSG_WAITALL on a stream gathers across waits.
+  ssize_t Sync();
+  ssize_t TryNow();
+  short Events() const { return POLLIN; }
+  ssize_t Progress() const { return static_cast<ssize_t>(done); }
+  Napi::Value Extra(Napi::Env env) const;
+};
+
+// send(2), sendto(2) and write(2), always with MSG_NOSIGNAL: a gone peer is
+// EPIPE, never SIGPIPE. A blocking stream send writes everything, as C does.
+struct SendOp : OpBase {
+  const void* buf = nullptr;
+  size_t len = 0;
+  int flags = 0;
+  bool has_to = false;
+  bool is_write = false;    // write(2): plain write() on a non-socket fd.
+  bool not_socket = false;
+  Sockaddr to;
+  size_t done = 0;
+  ssize_t Sync();
+  ssize_t TryNow();
+  short Events() const { return POLLOUT; }
+  ssize_t Progress() const { return static_cast<ssize_t>(done); }
+};
+
+// poll(2). `fds` keeps one spare slot at the end for the wake-up fd.
+// Extra() copies each revents back into the caller's [fd, events, revents]
+// Int32Array (`triples`, kept alive by the caller's reference).
+struct PollOp : OpBase {
+  static constexpr bool kOwnDriver = true;
+  static constexpr bool kHasExtra = true;
+  std::vector<pollfd> fds;
+  int timeout_ms = -1;
+  int32_t* triples = nullptr;
+  Napi::Value Extra(Napi::Env env) const {
+    for (size_t i = 0; i + 1 < fds.size(); i++) triples[i * 3 + 2] = fds[i].revents;
+    return env.Undefined();
+  }
+  ssize_t Sync();
+  ssize_t RunAsync(InFlight& call);
+  template <typename F>
+  void ForEachFd(F&& f) const {
+    for (size_t i = 0; i + 1 < fds.size(); i++) {
+      if (fds[i].fd >= 0) f(fds[i].fd);
+    }
+  }
+};
+
+// getaddrinfo(3). Returns 0 or an EAI_* code (kept apart from -errno by
+// Extra(), which gives the list or the error's name and message).
+struct GetaddrinfoOp : OpBase {
+  static constexpr bool kOwnDriver = true;
+  static constexpr bool kHasExtra = true;
+  bool has_node = false, has_service = false;
+  std::string node, service;
+  addrinfo hints{};
+  addrinfo* list = nullptr;
+  int gai_error = 0;
+  int sys_errno = 0;
+  GetaddrinfoOp() = default;
+  GetaddrinfoOp(GetaddrinfoOp&& other) noexcept;
+  GetaddrinfoOp& operator=(GetaddrinfoOp&&) = delete;
+  ~GetaddrinfoOp();
+  ssize_t Sync();
+  ssize_t RunAsync(InFlight&) { return Sync(); }  // A library call: it cannot be woken.
+  template <typename F>
+  void ForEachFd(F&&) const {}
+  Napi::Value Extra(Napi::Env env) const;
+};
+
+}  // namespace bsd

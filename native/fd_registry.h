@@ -1,0 +1,45 @@
+// Close-safety. Linux does not wake a call blocked on an fd when another
+// thread closes it, and hands the fd number to the next socket() at once. So
+// every asynchronous call registers the fds it uses here; close(fd) marks the
+// fd closing, wakes those calls, and the real ::close() happens when the last
+// of them has left (the per-fd reference count Go's runtime keeps too).
+// Process-wide: fd numbers are shared by every worker_thread.
+#pragma once
+
+#include <atomic>
+
+namespace bsd {
+
+// The part of an asynchronous call that other threads may touch: why it must
+// stop, and the wake-up fd of the worker thread running it.
+class InFlight {
+ public:
+  // Asks the call to stop with -err (the first reason wins) and wakes it.
+  void Cancel(int err);
+  // Wakes the call so it looks at its fd again (after shutdown(2)).
+  void Nudge();
+  // 0, or the errno the call must stop with.
+  int cancelled() const { return cancel_errno_.load(std::memory_order_acquire); }
+
+  // Worker side: publish/withdraw the fd to write to wake this call.
+  void Arm(int wake_write_fd) { wake_fd_.store(wake_write_fd, std::memory_order_seq_cst); }
+  void Disarm() { wake_fd_.store(-1, std::memory_order_seq_cst); }
+
+ private:
+  std::atomic<int> cancel_errno_{0};
+  std::atomic<int> wake_fd_{-1};
+};
+
+// Registers `call` as using `fd`: 0, or -EBADF when `fd` is being closed.
+int AcquireFd(int fd, InFlight* call);
+// Ends that use; performs a close(2) that was deferred until now.
+void ReleaseFd(int fd, InFlight* call);
+// close(2) for the library: closes now when no call uses `fd`, else cancels
+// those calls with EBADF and closes when the last one releases it.
+int CloseFd(int fd);
+// Wakes every call on `fd` to re-check it (shutdown(2) wakes them this way).
+void NudgeFd(int fd);
+// Writes to a wake-up fd (eventfd or pipe); safe from any thread.
+void WakeFd(int fd);
+
+}  // namespace bsd

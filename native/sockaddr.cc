@@ -1,0 +1,142 @@
+// JS address objects <-> struct sockaddr_*; see sockaddr.h.
+#include "sockaddr.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+namespace bsd {
+
+namespace {
+
+uint32_t PortOf(Napi::Env env, Napi::Object obj) {
+  Napi::Value port = obj.Get("port");
+  if (!port.IsNumber()) throw Napi::TypeError::New(env, "addr.port must be a number");
+  double p = port.As<Napi::Number>().DoubleValue();
+  if (!(p >= 0 && p <= 65535) || p != static_cast<uint32_t>(p)) {
+    throw Napi::RangeError::New(env, "addr.port must be an integer from 0 to 65535");
+  }
+  return static_cast<uint32_t>(p);
+}
+
+uint32_t OptionalU32(Napi::Env env, Napi::Object obj, const char* key) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined()) return 0;
+  if (!v.IsNumber()) {
+    throw Napi::TypeError::New(env, std::string("addr.") + key + " must be a number");
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<uint32_t>(d)) {
+    throw Napi::RangeError::New(env, std::string("addr.") + key + " must be a 32-bit unsigned integer");
+  }
+  return static_cast<uint32_t>(d);
+}
+
+std::string StringOf(Napi::Env env, Napi::Object obj, const char* key) {
+  Napi::Value v = obj.Get(key);
+  if (!v.IsString()) {
+    throw Napi::TypeError::New(env, std::string("addr.") + key + " must be a string");
+  }
+  return v.As<Napi::String>().Utf8Value();
+}
+
+}  // namespace
+
+size_t SunPathSize() { return sizeof(sockaddr_un::sun_path); }
+
+void ToSockaddr(Napi::Env env, Napi::Value value, Sockaddr* out) {
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "addr must be an object");
+  Napi::Object obj = value.As<Napi::Object>();
+  Napi::Value family_value = obj.Get("family");
+  if (!family_value.IsNumber()) {
+    throw Napi::TypeError::New(env, "addr.family must be a number");
+  }
+  int family = family_value.As<Napi::Number>().Int32Value();
+  std::memset(&out->storage, 0, sizeof(out->storage));
+
+  if (family == AF_INET) {
+    // SAFETY: sockaddr_storage is large and aligned enough for every sockaddr_*.
+    auto* sin = reinterpret_cast<sockaddr_in*>(&out->storage);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(static_cast<uint16_t>(PortOf(env, obj)));
+    std::string address = StringOf(env, obj, "address");
+    if (inet_pton(AF_INET, address.c_str(), &sin->sin_addr) != 1) {
+      throw Napi::TypeError::New(env, "addr.address is not an IPv4 address: '" + address + "'");
+    }
+    out->len = sizeof(sockaddr_in);
+  } else if (family == AF_INET6) {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out->storage);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(static_cast<uint16_t>(PortOf(env, obj)));
+    sin6->sin6_flowinfo = htonl(OptionalU32(env, obj, "flowinfo"));
+    sin6->sin6_scope_id = OptionalU32(env, obj, "scopeId");
+    std::string address = StringOf(env, obj, "address");
+    if (inet_pton(AF_INET6, address.c_str(), &sin6->sin6_addr) != 1) {
+      throw Napi::TypeError::New(env, "addr.address is not an IPv6 address: '" + address + "'");
+    }
+    out->len = sizeof(sockaddr_in6);
+  } else if (family == AF_UNIX) {
+    auto* sun = reinterpret_cast<sockaddr_un*>(&out->storage);
+    sun->sun_family = AF_UNIX;
+    std::string path = StringOf(env, obj, "path");
+    bool abstract = !path.empty() && path[0] == '\0';
+    // A pathname needs room for its NUL; an abstract name ('\0' first) is
+    // not NUL-terminated: its length is carried by addrlen alone.
+    size_t room = abstract ? sizeof(sun->sun_path) : sizeof(sun->sun_path) - 1;
+    if (path.size() > room) {
+      throw Napi::RangeError::New(env, "addr.path is too long for sun_path (" +
+                                           std::to_string(path.size()) + " bytes, at most " +
+                                           std::to_string(room) + ")");
+    }
+    if (!abstract && path.find('\0') != std::string::npos) {
+      throw Napi::TypeError::New(env, "addr.path must not contain NUL bytes (except a leading one)");
+    }
+    // SAFETY: path.size() <= room <= sizeof(sun_path), checked above.
+    std::memcpy(sun->sun_path, path.data(), path.size());
+    out->len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
+                                      (abstract || path.empty() ? 0 : 1));
+  } else if (family == AF_UNSPEC) {
+    // connect(2) with AF_UNSPEC dissolves a datagram socket's association.
+    out->storage.ss_family = AF_UNSPEC;
+    out->len = sizeof(sa_family_t);
+  } else {
+    throw Napi::TypeError::New(env, "addr.family must be AF_INET, AF_INET6, AF_UNIX or AF_UNSPEC");
+  }
+}
+
+Napi::Value FromSockaddr(Napi::Env env, const sockaddr* sa, socklen_t len) {
+  if (len < sizeof(sa_family_t)) return env.Null();
+  Napi::Object obj = Napi::Object::New(env);
+  obj.Set("family", Napi::Number::New(env, sa->sa_family));
+  char text[INET6_ADDRSTRLEN];
+  if (sa->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
+    // SAFETY: the kernel wrote at least sizeof(sockaddr_in) bytes of an AF_INET address.
+    auto* sin = reinterpret_cast<const sockaddr_in*>(sa);
+    inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
+    obj.Set("address", Napi::String::New(env, text));
+    obj.Set("port", Napi::Number::New(env, ntohs(sin->sin_port)));
+  } else if (sa->sa_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
+    auto* sin6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
+    obj.Set("address", Napi::String::New(env, text));
+    obj.Set("port", Napi::Number::New(env, ntohs(sin6->sin6_port)));
+    obj.Set("flowinfo", Napi::Number::New(env, ntohl(sin6->sin6_flowinfo)));
+    obj.Set("scopeId", Napi::Number::New(env, sin6->sin6_scope_id));
+  } else if (sa->sa_family == AF_UNIX) {
+    auto* sun = reinterpret_cast<const sockaddr_un*>(sa);
+    size_t offset = offsetof(sockaddr_un, sun_path);
+    size_t n = len > offset ? len - offset : 0;
+    if (n > sizeof(sun->sun_path)) n = sizeof(sun->sun_path);
+    // An abstract name keeps every byte (NULs included); a pathname stops at
+    // its NUL. n == 0 is the unnamed address ('').
+    if (n > 0 && sun->sun_path[0] != '\0') n = strnlen(sun->sun_path, n);
+    obj.Set("path", Napi::String::New(env, sun->sun_path, n));
+  }
+  return obj;
+}
+
+}  // namespace bsd

@@ -1,0 +1,52 @@
+// How a worker thread waits so that it can always be woken: poll(2) on the
+// call's fds together with the thread's own wake-up fd, then the system call
+// made so that it cannot block. (N-API and libuv cannot stop a running call.)
+#pragma once
+
+#include <poll.h>
+#include <sys/types.h>
+
+#include <cerrno>
+
+#include "fd_registry.h"
+
+namespace bsd {
+
+// Waits on fds[0 .. n-2] (fds[n-1] is filled here with this thread's wake-up
+// fd) until one is ready, `timeout_ms` passes (-1: never), or `call` is
+// woken. EINTR is retried with the timeout recomputed. Returns the number of
+// ready fds, 0 after a timeout or a wake-up, or -errno.
+int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms);
+
+// True when fd's file status flags include O_NONBLOCK: the caller chose C's
+// non-blocking semantics, so an async call fails with EAGAIN as C would.
+bool IsNonBlocking(int fd);
+
+// poll(2) with a zero timeout: is `fd` ready for `events` right now?
+bool ReadyNow(int fd, short events);
+
+// The generic asynchronous driver for an op on one fd: try the call without
+// blocking; on EAGAIN wait for readiness (or a wake-up) and try again. An op
+// with its own driver (poll, connect, getaddrinfo) defines RunAsync instead.
+template <typename Op>
+ssize_t RunAsync(Op& op, InFlight& call) {
+  if constexpr (Op::kOwnDriver) {
+    return op.RunAsync(call);
+  } else {
+    bool mode_checked = false;
+    for (;;) {
+      if (int err = call.cancelled()) return op.Progress() > 0 ? op.Progress() : -err;
+      ssize_t r = op.TryNow();
+      if (r != -EAGAIN && r != -EWOULDBLOCK) return r;
+      if (!mode_checked) {
+        if (IsNonBlocking(op.fd)) return op.Progress() > 0 ? op.Progress() : r;
+        mode_checked = true;
+      }
+      pollfd fds[2] = {{op.fd, op.Events(), 0}, {}};
+      int w = WaitFor(call, fds, 2, -1);
+      if (w < 0) return op.Progress() > 0 ? op.Progress() : w;
+    }
+  }
+}
+
+}  // namespace bsd

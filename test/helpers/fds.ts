@@ -1,0 +1,12 @@
+// Open fds of this process, for leak checks: /proc/self/fd (Linux) or /dev/fd.
+import * as fs from 'node:fs';
+
+export function openFds(): number[] {
+  const dir = fs.existsSync('/proc/self/fd') ? '/proc/self/fd' : '/dev/fd';
+  return fs.readdirSync(dir).map(Number).filter((fd) => Number.isInteger(fd));
+}
+
+/** Resolves after `ms`; for bounded waits in tests. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

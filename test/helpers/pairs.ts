@@ -1,0 +1,89 @@
+// Real socket pairs on loopback (port 0: the kernel picks) and Unix sockets
+// in a temp dir, made with the library's own sync calls. Every fd a helper
+// opens is recorded so `closeAll()` in afterEach can close it.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR,
+  type Sockaddr, acceptSync, bind, close, connectSync, getsockname, listen, setsockopt, socket,
+} from '../../lib/index';
+
+const opened = new Set<number>();
+
+/** Records fd so closeAll() closes it; returns fd. */
+export function track(fd: number): number {
+  opened.add(fd);
+  return fd;
+}
+
+/** Closes every tracked fd still open (ignoring EBADF for ones a test closed). */
+export function closeAll(): void {
+  for (const fd of opened) {
+    try {
+      close(fd);
+    } catch {
+      // Already closed by the test.
+    }
+  }
+  opened.clear();
+}
+
+export type Family = 'ipv4' | 'ipv6' | 'unix';
+export const FAMILIES: Family[] = ['ipv4', 'ipv6', 'unix'];
+
+let tmpDir: string | undefined;
+let counter = 0;
+
+/** A fresh Unix socket path in this process's temp dir. */
+export function unixPath(): string {
+  tmpDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'bsd-sockets-'));
+  return path.join(tmpDir, `s${counter++}.sock`);
+}
+
+export function domainOf(family: Family): number {
+  return family === 'ipv4' ? AF_INET : family === 'ipv6' ? AF_INET6 : AF_UNIX;
+}
+
+/** A bindable address of the family: loopback port 0, or a new Unix path. */
+export function anyAddr(family: Family): Sockaddr {
+  if (family === 'ipv4') return { family: AF_INET, address: '127.0.0.1', port: 0 };
+  if (family === 'ipv6') return { family: AF_INET6, address: '::1', port: 0 };
+  return { family: AF_UNIX, path: unixPath() };
+}
+
+/** A listening stream socket; returns its fd and the address to connect to. */
+export function listener(family: Family, backlog = 128): { fd: number; addr: Sockaddr } {
+  const fd = track(socket(domainOf(family), SOCK_STREAM, 0));
+  if (family !== 'unix') setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  bind(fd, anyAddr(family));
+  listen(fd, backlog);
+  return { fd, addr: getsockname(fd) };
+}
+
+/** A connected TCP (or Unix stream) pair: [client, server-side accepted fd]. */
+export function tcpPair(family: Family = 'ipv4'): { client: number; server: number; listenFd: number } {
+  const l = listener(family);
+  const client = track(socket(domainOf(family), SOCK_STREAM, 0));
+  connectSync(client, l.addr); // Completes at once on loopback: the kernel's backlog takes it.
+  const server = track(acceptSync(l.fd).fd);
+  return { client, server, listenFd: l.fd };
+}
+
+/** Two bound datagram sockets and their addresses. */
+export function udpPair(family: Family = 'ipv4'): { a: number; b: number; addrA: Sockaddr; addrB: Sockaddr } {
+  const a = track(socket(domainOf(family), SOCK_DGRAM, 0));
+  const b = track(socket(domainOf(family), SOCK_DGRAM, 0));
+  bind(a, anyAddr(family));
+  bind(b, anyAddr(family));
+  return { a, b, addrA: getsockname(a), addrB: getsockname(b) };
+}
+
+/** A port on 127.0.0.1 with nothing listening (bound, then closed). */
+export function refusedPort(): number {
+  const fd = socket(AF_INET, SOCK_STREAM, 0);
+  bind(fd, { family: AF_INET, address: '127.0.0.1', port: 0 });
+  const { port } = getsockname(fd) as { port: number };
+  close(fd);
+  return port;
+}
