@@ -7,9 +7,11 @@
         "native/async_call.cc",
         "native/calls.cc",
         "native/constants.cc",
+        "native/epoll.cc",
         "native/fd_registry.cc",
         "native/sockaddr.cc",
-        "native/trace.cc"
+        "native/trace.cc",
+        "native/watch.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -56,6 +56,18 @@ export interface Native {
     socktype: number, protocol: number, out: Out): number;
   getaddrinfo(node: string | null, service: string | null, flags: number, family: number,
     socktype: number, protocol: number, cb: NativeCallback): number;
+
+  // Linux; elsewhere each returns -ENOSYS.
+  epoll_create1(flags: number): number;
+  epoll_ctl(epfd: number, op: number, fd: number, events: number, data: number): number;
+  epoll_waitSync(epfd: number, maxevents: number, timeoutMs: number, out: Float64Array): number;
+  epoll_wait(epfd: number, maxevents: number, timeoutMs: number, out: Float64Array, cb: NativeCallback): number;
+
+  /** uv_poll_t on the event loop: returns an id or -errno; listener(status, revents). */
+  watchStart(fd: number, events: number, listener: (status: number, revents: number) => void): number;
+  watchUpdate(id: number, events: number): number;
+  watchClose(id: number): boolean;
+  watchRef(id: number, ref: boolean): void;
 }
 
 /** BSD_SOCKETS_ADDON overrides the path (e.g. a sanitizer build); else node-gyp's, then cmake-js's. */

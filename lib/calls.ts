@@ -8,6 +8,7 @@ import { SocketError, check, errnoName, socketError } from './errors';
 import { type CallOptions, runAsync, validateOptions } from './async';
 import type { Sockaddr } from './sockaddr';
 import { traceStart, traceSync } from './trace';
+import { closeWatcherOf } from './watch';
 import {
   validateBuffer, validateFamily, validateFd, validateFlags, validateInt, validateSockaddr,
 } from './validate';
@@ -84,12 +85,14 @@ export function listen(fd: number, backlog: number): 0 {
 /**
  * Close a file descriptor. Async calls blocked on `fd` settle at once with
  * EBADF; the fd number is released only after they have left it, so it is
- * never reused under them. Never retried on EINTR.
+ * never reused under them. A watch() on `fd` is stopped first and its
+ * listener gets EBADF. Never retried on EINTR.
  * C: `int close(int fd);` — see close(2).
  * @returns 0.
  */
 export function close(fd: number): 0 {
   validateFd(fd);
+  closeWatcherOf(fd);
   const t0 = traceStart();
   const r = native.close(fd);
   if (t0) traceSync('close', [fd], r, t0);

@@ -1,6 +1,10 @@
 // bsd-sockets: the BSD socket API for TypeScript. Public exports only.
 export * from './constants';
 export * from './calls';
+export { epoll_create1, epoll_ctl, epoll_wait, epoll_waitSync } from './epoll';
+export type { EpollEvent } from './epoll';
+export { watch } from './watch';
+export type { Watcher, WatchListener } from './watch';
 export { SocketError, AbortError } from './errors';
 export type { CallOptions } from './async';
 export type { Sockaddr, SockaddrIn, SockaddrIn6, SockaddrUn, SockaddrUnspec } from './sockaddr';

@@ -57,6 +57,18 @@ BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n) {
   return {data, static_cast<size_t>(nbytes)};
 }
 
+void MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value* argv) {
+  napi_env env = data->env;
+  napi_value recv, ignored;
+  napi_get_global(env, &recv);  // napi_make_callback needs an object receiver.
+  if (napi_make_callback(env, data->async_context, recv, fn, argc, argv, &ignored) ==
+      napi_pending_exception) {
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
+}
+
 namespace {
 
 // The size libuv gave its pool: UV_THREADPOOL_SIZE as read when the pool
@@ -77,7 +89,8 @@ void Teardown(void* arg) {
   auto* data = static_cast<AddonData*>(arg);
   data->tearing_down = true;
   CancelAll(data, ECANCELED);
-  while (!data->calls.empty()) uv_run(data->loop, UV_RUN_ONCE);
+  CloseAllWatchers(data);
+  while (!data->calls.empty() || !data->watchers.empty()) uv_run(data->loop, UV_RUN_ONCE);
   napi_async_destroy(data->env, data->async_context);
   delete data;
 }
@@ -126,6 +139,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cancelAll", Napi::Function::New(env, CancelAllExport, "cancelAll", data));
   exports.Set("threadId", Napi::Function::New(env, ThreadIdExport, "threadId", data));
   InitCalls(env, exports, data);
+  InitEpoll(env, exports, data);
+  InitWatch(env, exports, data);
   return exports;
 }
 

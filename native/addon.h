@@ -22,6 +22,9 @@ struct AddonData {
   // [threadId, queuedNs, runNs] of the async call being settled, read by lib/trace.ts.
   Napi::Reference<Napi::Float64Array> trace_slots;
   bool tearing_down = false;
+  // watch() handles by id; a handle leaves the map when uv_close completes.
+  std::unordered_map<uint32_t, struct PollWatcher*> watchers;
+  uint32_t next_watcher_id = 1;
 };
 
 inline AddonData* DataOf(const Napi::CallbackInfo& info) {
@@ -39,7 +42,16 @@ struct BufferRef {
 // The bytes of an ArrayBufferView at info[i], limited to `nbytes` at info[n].
 BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n);
 
+// Calls fn(argv) from a libuv callback (the caller holds a HandleScope):
+// microtasks (promise reactions) run after it, and an exception it throws
+// goes to process 'uncaughtException', as for Node's own callbacks.
+void MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value* argv);
+
 Napi::Object Constants(Napi::Env env);
 void InitCalls(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitEpoll(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitWatch(Napi::Env env, Napi::Object exports, AddonData* data);
+// Closes every watch() handle of the environment (teardown).
+void CloseAllWatchers(AddonData* data);
 
 }  // namespace bsd

@@ -155,28 +155,14 @@ void AsyncCallBase::AfterWork(uv_work_t* req, int status) {
 }
 
 void AsyncCallBase::Settle() {
-  napi_env env = data_->env;
-  Napi::HandleScope scope(env);
-  // A callback scope runs the microtasks (promise reactions) after the call,
-  // as Node does for its own completions.
-  napi_callback_scope callback_scope;
-  napi_value resource = Napi::Object::New(env);
-  if (napi_open_callback_scope(env, resource, data_->async_context, &callback_scope) != napi_ok) {
-    return;
-  }
+  Napi::HandleScope scope(data_->env);
+  Napi::Env env(data_->env);
   Napi::Float64Array slots = data_->trace_slots.Value();
   slots[0] = tid_;
   slots[1] = static_cast<double>(started_at_ - queued_at_);
   slots[2] = static_cast<double>(ended_at_ - started_at_);
   napi_value args[2] = {Napi::Number::New(env, static_cast<double>(result_)), Extra(env)};
-  napi_value ignored;
-  napi_status s = napi_call_function(env, Napi::Env(env).Undefined(), cb_.Value(), 2, args, &ignored);
-  if (s == napi_pending_exception) {
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
-    napi_fatal_exception(env, error);
-  }
-  napi_close_callback_scope(env, callback_scope);
+  MakeCallback(data_, cb_.Value(), 2, args);
 }
 
 void AsyncCallBase::Cancel(int err) {
