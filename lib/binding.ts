@@ -15,6 +15,9 @@ export interface Native {
   traceSlots: Float64Array; // [threadId, queuedNs, runNs] of the call being settled
   mainThreadId: number;
   sunPathSize: number;
+  /** [family, port, IPv4 address] of the last IPv4 address a call gave back (family 0: see extra). */
+  addrScratch: Uint32Array;
+  packSockaddr(addr: object): Uint8Array;
   cancel(id: number, errno: number): boolean;
   cancelAll(): void;
   threadId(): number;
@@ -48,8 +51,8 @@ export interface Native {
   send(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, cb: NativeCallback): number;
   recvfromSync(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, out: Out): number;
   recvfrom(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, cb: NativeCallback): number;
-  sendtoSync(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, addr: object): number;
-  sendto(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, addr: object, cb: NativeCallback): number;
+  sendtoSync(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, addr: object | Uint8Array): number;
+  sendto(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, addr: object | Uint8Array, cb: NativeCallback): number;
   pollSync(fds: Int32Array, nfds: number, timeoutMs: number): number;
   poll(fds: Int32Array, nfds: number, timeoutMs: number, cb: NativeCallback): number;
   getaddrinfoSync(node: string | null, service: string | null, flags: number, family: number,

@@ -6,14 +6,14 @@
 import { native } from './binding';
 import { SocketError, check, errnoName, socketError } from './errors';
 import { type CallOptions, runAsync, validateOptions } from './async';
-import type { Sockaddr } from './sockaddr';
+import type { Sockaddr, SockaddrUnspec } from './sockaddr';
 import { traceStart, traceSync } from './trace';
 import { closeWatcherOf } from './watch';
 import {
-  validateBuffer, validateFamily, validateFd, validateFlags, validateInt, validateSockaddr,
+  keepForWorker, validateBuffer, validateFamily, validateFd, validateFlags, validateInt, validateSockaddr,
 } from './validate';
 
-const { AF_INET6, F_GETFL, F_SETFL, F_GETFD, F_SETFD } = native.constants;
+const { AF_INET, AF_INET6, F_GETFL, F_SETFL, F_GETFD, F_SETFD } = native.constants;
 
 /** The domain of each socket this module created, to reject a mismatched address early. */
 const domains = new Map<number, number>();
@@ -29,6 +29,45 @@ function checkAddr(fd: number, addr: unknown, name = 'addr', allowUnspec = false
   const a = validateSockaddr(addr, name, allowUnspec);
   validateFamily(a, domains.get(fd), name);
   return a;
+}
+
+// The per-datagram address paths (sendto in a loop, recvfrom, accept) cost
+// next to nothing: a destination object is checked and converted to sockaddr
+// bytes once, then reused while its fields are unchanged; an IPv4 source
+// comes back as three numbers in addrScratch instead of a native object.
+type AddrFields = { family: number; address?: string; port?: number; path?: string; flowinfo?: number; scopeId?: number };
+const packed = new WeakMap<object, AddrFields & { bytes: Uint8Array }>();
+
+function packAddr(fd: number, addr: unknown, name: string): Uint8Array {
+  const p = typeof addr === 'object' && addr !== null ? packed.get(addr) : undefined;
+  const a = addr as AddrFields;
+  if (p !== undefined && p.family === a.family && p.address === a.address && p.port === a.port &&
+      p.path === a.path && p.flowinfo === a.flowinfo && p.scopeId === a.scopeId) {
+    validateFamily(p as Sockaddr, domains.get(fd), name);
+    return p.bytes;
+  }
+  const checked = checkAddr(fd, addr, name) as AddrFields;
+  const bytes = native.packSockaddr(checked);
+  packed.set(checked, {
+    family: checked.family, address: checked.address, port: checked.port, path: checked.path,
+    flowinfo: checked.flowinfo, scopeId: checked.scopeId, bytes,
+  });
+  return bytes;
+}
+
+const scratch = native.addrScratch;
+let lastIp = -1;
+let lastIpText = '';
+
+/** The address a native call gave back: from addrScratch for IPv4, else its object (or null). */
+function takeAddr(extra: unknown): Sockaddr | null {
+  if (scratch[0] !== AF_INET) return (extra ?? null) as Sockaddr | null;
+  const ip = scratch[2];
+  if (ip !== lastIp) {
+    lastIp = ip;
+    lastIpText = `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+  }
+  return { family: AF_INET, address: lastIpText, port: scratch[1] };
 }
 
 // ---- Calls that never block -------------------------------------------------
@@ -238,14 +277,14 @@ export function socketpair(domain: number, type: number, protocol = 0): [number,
 
 export interface AcceptResult {
   fd: number;
-  /** The peer's address; null for an unnamed Unix peer. */
+  /** The peer's address; an unbound Unix peer is `{ family: AF_UNIX, path: '' }`. */
   addr: Sockaddr | null;
 }
 
-function accepted(listener: number, fd: number, addr: unknown): AcceptResult {
+function accepted(listener: number, fd: number, addr: Sockaddr | null): AcceptResult {
   const domain = domains.get(listener);
   if (domain !== undefined) domains.set(fd, domain);
-  return { fd, addr: (addr ?? null) as Sockaddr | null };
+  return { fd, addr };
 }
 
 /**
@@ -263,8 +302,8 @@ export async function accept(fd: number, opts?: CallOptions & { flags?: number }
   return runAsync({
     syscall: 'accept', args: [fd],
     start: (cb) => native.accept(fd, flags, cb),
-    finish: (newFd, addr) => accepted(fd, newFd, addr),
-    detail: (_r, addr) => addressText(addr),
+    finish: (newFd, extra) => accepted(fd, newFd, takeAddr(extra)),
+    detail: (r, extra) => (r < 0 ? undefined : addressText(takeAddr(extra))),
   }, o);
 }
 
@@ -275,9 +314,10 @@ export function acceptSync(fd: number, flags = 0): AcceptResult {
   const out: unknown[] = [];
   const t0 = traceStart();
   const r = native.acceptSync(fd, flags, out);
-  if (t0) traceSync('accept', [fd], r, t0, addressText(out[0]));
+  const addr = r < 0 ? null : takeAddr(out[0]);
+  if (t0) traceSync('accept', [fd], r, t0, addressText(addr));
   check(r, 'accept');
-  return accepted(fd, r, out[0]);
+  return accepted(fd, r, addr);
 }
 
 /**
@@ -287,7 +327,7 @@ export function acceptSync(fd: number, flags = 0): AcceptResult {
  * @returns 0.
  * @throws SocketError ECONNREFUSED, ETIMEDOUT; EINPROGRESS on a non-blocking socket.
  */
-export async function connect(fd: number, addr: Sockaddr, opts?: CallOptions): Promise<0> {
+export async function connect(fd: number, addr: Sockaddr | SockaddrUnspec, opts?: CallOptions): Promise<0> {
   validateFd(fd);
   const a = checkAddr(fd, addr, 'addr', true);
   const o = validateOptions(opts);
@@ -299,7 +339,7 @@ export async function connect(fd: number, addr: Sockaddr, opts?: CallOptions): P
 }
 
 /** connect() on this thread, blocking as C does. */
-export function connectSync(fd: number, addr: Sockaddr): 0 {
+export function connectSync(fd: number, addr: Sockaddr | SockaddrUnspec): 0 {
   validateFd(fd);
   const a = checkAddr(fd, addr, 'addr', true);
   const t0 = traceStart();
@@ -319,6 +359,7 @@ export function connectSync(fd: number, addr: Sockaddr): 0 {
 export async function read(fd: number, buf: ArrayBufferView, nbytes?: number, opts?: CallOptions): Promise<number> {
   validateFd(fd);
   const n = validateBuffer(buf, nbytes);
+  keepForWorker(buf);
   const o = validateOptions(opts);
   return runAsync({
     syscall: 'read', args: [fd, n],
@@ -348,6 +389,7 @@ export function readSync(fd: number, buf: ArrayBufferView, nbytes?: number): num
 export async function write(fd: number, buf: ArrayBufferView, nbytes?: number, opts?: CallOptions): Promise<number> {
   validateFd(fd);
   const n = validateBuffer(buf, nbytes);
+  keepForWorker(buf);
   const o = validateOptions(opts);
   return runAsync({
     syscall: 'write', args: [fd, n],
@@ -376,6 +418,7 @@ export async function recv(fd: number, buf: ArrayBufferView, len: number | undef
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
   const f = validateFlags(flags);
+  keepForWorker(buf);
   const o = validateOptions(opts);
   return runAsync({
     syscall: 'recv', args: [fd, n, f],
@@ -405,6 +448,7 @@ export async function send(fd: number, buf: ArrayBufferView, len: number | undef
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
   const f = validateFlags(flags);
+  keepForWorker(buf);
   const o = validateOptions(opts);
   return runAsync({
     syscall: 'send', args: [fd, n, f],
@@ -440,12 +484,13 @@ export async function recvfrom(fd: number, buf: ArrayBufferView, len: number | u
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
   const f = validateFlags(flags);
+  keepForWorker(buf);
   const o = validateOptions(opts);
   return runAsync({
     syscall: 'recvfrom', args: [fd, n, f],
     start: (cb) => native.recvfrom(fd, buf, n, f, cb),
-    finish: (r, addr) => ({ nbytes: r, addr: (addr ?? null) as Sockaddr | null }),
-    detail: (_r, addr) => addressText(addr),
+    finish: (r, extra) => ({ nbytes: r, addr: takeAddr(extra) }),
+    detail: (r, extra) => (r < 0 ? undefined : addressText(takeAddr(extra))),
   }, o);
 }
 
@@ -457,9 +502,10 @@ export function recvfromSync(fd: number, buf: ArrayBufferView, len: number | und
   const out: unknown[] = [];
   const t0 = traceStart();
   const r = native.recvfromSync(fd, buf, n, f, out);
-  if (t0) traceSync('recvfrom', [fd, n, f], r, t0, addressText(out[0]));
+  const addr = r < 0 ? null : takeAddr(out[0]);
+  if (t0) traceSync('recvfrom', [fd, n, f], r, t0, addressText(addr));
   check(r, 'recvfrom');
-  return { nbytes: r, addr: (out[0] ?? null) as Sockaddr | null };
+  return { nbytes: r, addr };
 }
 
 /**
@@ -472,11 +518,12 @@ export async function sendto(fd: number, buf: ArrayBufferView, len: number | und
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
   const f = validateFlags(flags);
-  const a = checkAddr(fd, destAddr, 'destAddr');
+  const bytes = packAddr(fd, destAddr, 'destAddr');
+  keepForWorker(buf);
   const o = validateOptions(opts);
   return runAsync({
-    syscall: 'sendto', args: [fd, n, f, addressText(a)], addr: a,
-    start: (cb) => native.sendto(fd, buf, n, f, a, cb),
+    syscall: 'sendto', args: [fd, n, f, addressText(destAddr)], addr: destAddr,
+    start: (cb) => native.sendto(fd, buf, n, f, bytes, cb),
     finish: (r) => r,
   }, o);
 }
@@ -486,11 +533,11 @@ export function sendtoSync(fd: number, buf: ArrayBufferView, len: number | undef
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
   const f = validateFlags(flags);
-  const a = checkAddr(fd, destAddr, 'destAddr');
+  const bytes = packAddr(fd, destAddr, 'destAddr');
   const t0 = traceStart();
-  const r = native.sendtoSync(fd, buf, n, f, a);
-  if (t0) traceSync('sendto', [fd, n, f, addressText(a)], r, t0);
-  return check(r, 'sendto', a);
+  const r = native.sendtoSync(fd, buf, n, f, bytes);
+  if (t0) traceSync('sendto', [fd, n, f, addressText(destAddr)], r, t0);
+  return check(r, 'sendto', destAddr);
 }
 
 /** struct pollfd: `revents` is set by poll()/pollSync(), as C does. */
@@ -593,10 +640,10 @@ function checkGaiArgs(node: unknown, service: unknown, hints: unknown): Required
 function gaiError(extra: unknown, node: string | null | undefined): SocketError {
   const e = extra as { code: string; message: string; gai: number; errno?: number };
   if (e.errno !== undefined) return socketError(e.errno, 'getaddrinfo');
-  const err = new SocketError(`getaddrinfo ${e.code} ${node ?? ''}: ${e.message}`.replace(' :', ':'), {
+  const host = node === null || node === undefined ? '' : ` ${node}`;
+  return new SocketError(`getaddrinfo ${e.code}${host}: ${e.message}`, {
     code: e.code, errno: Math.abs(e.gai), syscall: 'getaddrinfo',
   });
-  return err;
 }
 
 /**

@@ -42,7 +42,8 @@ export function epoll_ctl(epfd: number, op: number, fd: number, event?: EpollEve
   let data = 0;
   if (event !== undefined) {
     if (event === null || typeof event !== 'object') throw new TypeError('The "event" argument must be an object { events, data }');
-    events = validateInt(event.events, 'event.events', -(2 ** 31), 2 ** 31 - 1);
+    // A mask as C's uint32_t: EPOLLET is bit 31, so EPOLLIN | EPOLLET is negative in JS.
+    events = validateInt(event.events, 'event.events', -(2 ** 31), 2 ** 32 - 1) >>> 0;
     data = event.data === undefined ? 0 : validateInt(event.data, 'event.data', 0, Number.MAX_SAFE_INTEGER);
   }
   const t0 = traceStart();

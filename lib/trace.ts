@@ -78,6 +78,9 @@ function ms(ns: number): string {
 
 /** `[tid 4242 worker] accept(3) = 5 <127.0.0.1:51234> queued 0.01ms ran 12.3ms` */
 export function formatTrace(r: TraceRecord): string {
+  if (r === null || typeof r !== 'object' || typeof r.syscall !== 'string' || !Array.isArray(r.args)) {
+    throw new TypeError('The "record" argument must be a trace record from onTrace()');
+  }
   const who = r.threadId === r.mainThreadId ? 'main' : 'worker';
   const args = r.args.map((a) => (typeof a === 'string' ? JSON.stringify(a) : String(a))).join(', ');
   const result = r.errno !== undefined ? `-1 ${errnoName(r.errno)}` : String(r.result);

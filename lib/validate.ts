@@ -1,6 +1,7 @@
 // Argument checks before any system call: TypeError for a wrong type,
 // RangeError for a value out of range, naming the argument and the value.
 import * as net from 'node:net';
+import { markAsUntransferable } from 'node:worker_threads';
 import { native } from './binding';
 import type { Sockaddr } from './sockaddr';
 
@@ -128,4 +129,14 @@ export function validateFunction(value: unknown, name: string): void {
   if (typeof value !== 'function') {
     throw new TypeError(`The "${name}" argument must be of type function. Received ${show(value)}`);
   }
+}
+
+/**
+ * A worker thread reads or writes `buf` after this returns: its memory must
+ * not move away. A transfer (postMessage, structuredClone with `transfer`)
+ * would detach the ArrayBuffer and free the memory under the worker; marked
+ * untransferable, it is copied instead, as Node's pooled Buffers are.
+ */
+export function keepForWorker(buf: ArrayBufferView): void {
+  if (buf.buffer instanceof ArrayBuffer) markAsUntransferable(buf.buffer);
 }

@@ -59,7 +59,8 @@ class WatcherImpl implements Watcher {
  * readiness. Like uv_poll_init(), this puts the fd in non-blocking mode
  * while watched — make non-blocking calls (`*Sync` ones return EAGAIN when
  * not ready) — and `close()` restores the mode it had. An error condition on
- * the socket is reported as readable/writable: the next call returns it.
+ * the socket (a refused connect, a reset) is reported as POLLERR, after which
+ * libuv has stopped the watch: read SO_ERROR, then update() to re-arm it.
  * One watcher per fd. Not a C call: see uv_poll_start(3) in libuv's docs.
  * @throws SocketError EEXIST if `fd` is already watched, EBADF for a closed fd.
  */

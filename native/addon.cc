@@ -32,16 +32,39 @@ BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n) {
   bool is_typed_array = false, is_data_view = false;
   napi_is_typedarray(env, value, &is_typed_array);
   if (is_typed_array) {
-    napi_typedarray_type type;
-    size_t length;
+    napi_typedarray_type type = napi_uint8_array;
+    size_t length = 0;
     napi_value arraybuffer;
     size_t offset;
-    napi_get_typedarray_info(env, value, &type, &length, &data, &arraybuffer, &offset);
-    // SAFETY: element sizes are 1, 2, 4 or 8 bytes; length * size is the view's byteLength.
-    static constexpr size_t kElementSize[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8, 8};
-    byte_length = length * (type < sizeof(kElementSize) / sizeof(kElementSize[0])
-                                ? kElementSize[type]
-                                : 1);
+    if (napi_get_typedarray_info(env, value, &type, &length, &data, &arraybuffer, &offset) !=
+        napi_ok) {
+      throw Napi::TypeError::New(env, "buf must be an ArrayBufferView");
+    }
+    size_t element_size;
+    switch (type) {
+      case napi_int8_array:
+      case napi_uint8_array:
+      case napi_uint8_clamped_array:
+        element_size = 1;
+        break;
+      case napi_int16_array:
+      case napi_uint16_array:
+        element_size = 2;
+        break;
+      case napi_int32_array:
+      case napi_uint32_array:
+      case napi_float32_array:
+        element_size = 4;
+        break;
+      case napi_float64_array:
+      case napi_bigint64_array:
+      case napi_biguint64_array:
+        element_size = 8;
+        break;
+      default:  // A kind newer than this build (Float16Array): no guessing.
+        throw Napi::TypeError::New(env, "buf: unsupported TypedArray kind");
+    }
+    byte_length = length * element_size;
   } else {
     napi_is_dataview(env, value, &is_data_view);
     if (!is_data_view) throw Napi::TypeError::New(env, "buf must be an ArrayBufferView");
@@ -123,6 +146,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                        exports);
   Napi::Float64Array slots = Napi::Float64Array::New(env, 3);
   data->trace_slots = Napi::Persistent(slots);
+  Napi::Uint32Array scratch = Napi::Uint32Array::New(env, 3);
+  data->addr_scratch = Napi::Persistent(scratch);
+  data->addr_scratch_data = scratch.Data();
   NAPI_THROW_IF_FAILED(env, napi_add_env_cleanup_hook(env, Teardown, data), exports);
 
   // SAFETY: the counters are process-wide statics that outlive every
@@ -132,6 +158,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("poolCounters", Napi::Int32Array::New(env, 2, counters, 0));
   exports.Set("poolSize", Napi::Number::New(env, ThreadpoolSize()));
   exports.Set("traceSlots", slots);
+  exports.Set("addrScratch", scratch);
+  exports.Set("packSockaddr", Napi::Function::New(env, PackSockaddr, "packSockaddr", data));
   exports.Set("mainThreadId", Napi::Number::New(env, ThreadId()));
   exports.Set("sunPathSize", Napi::Number::New(env, static_cast<double>(SunPathSize())));
   exports.Set("constants", Constants(env));

@@ -21,6 +21,9 @@ struct AddonData {
   uint32_t next_id = 1;
   // [threadId, queuedNs, runNs] of the async call being settled, read by lib/trace.ts.
   Napi::Reference<Napi::Float64Array> trace_slots;
+  // [family, port, IPv4 address] of the last address AddressOut gave back.
+  Napi::Reference<Napi::Uint32Array> addr_scratch;
+  uint32_t* addr_scratch_data = nullptr;
   bool tearing_down = false;
   // watch() handles by id; a handle leaves the map when uv_close completes.
   std::unordered_map<uint32_t, struct PollWatcher*> watchers;

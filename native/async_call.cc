@@ -110,8 +110,12 @@ AsyncCallBase::~AsyncCallBase() = default;
 int64_t AsyncCallBase::Start() {
   int err = AcquireFds();
   if (err != 0) return err;
-  id_ = data_->next_id++;
-  if (id_ == 0) id_ = data_->next_id++;  // 0 is never an id.
+  // Ids stay positive int32s (lib passes them back through IntArg) and are
+  // never those of a call still in flight, however long it has been pending.
+  do {
+    id_ = data_->next_id++;
+    if (data_->next_id > INT32_MAX) data_->next_id = 1;
+  } while (data_->calls.count(id_) != 0);
   queued_at_ = NowNs();
   g_pool_counters[kQueued].fetch_add(1, std::memory_order_relaxed);
   int r = uv_queue_work(data_->loop, &req_, Work, AfterWork);
@@ -130,7 +134,10 @@ void AsyncCallBase::Work(uv_work_t* req) {
   g_pool_counters[kBusy].fetch_add(1, std::memory_order_relaxed);
   self->started_at_ = NowNs();
   self->tid_ = ThreadId();
-  self->result_ = self->Execute();
+  // Cancelled while queued (close, abort) but taken by a worker before
+  // uv_cancel could dequeue it: do not start the call at all.
+  int cancelled = self->inflight_.cancelled();
+  self->result_ = cancelled != 0 ? -cancelled : self->Execute();
   self->ended_at_ = NowNs();
   self->executed_ = true;
   // Released here, not in AfterWork: a close() deferred until this call left
@@ -150,19 +157,31 @@ void AsyncCallBase::AfterWork(uv_work_t* req, int status) {
     self->ended_at_ = self->started_at_ = NowNs();
   }
   self->data_->calls.erase(self->id_);
-  if (!self->data_->tearing_down) self->Settle();
+  if (self->data_->tearing_down || !self->Settle()) self->Discard(self->result_);
   delete self;
 }
 
-void AsyncCallBase::Settle() {
-  Napi::HandleScope scope(data_->env);
-  Napi::Env env(data_->env);
-  Napi::Float64Array slots = data_->trace_slots.Value();
-  slots[0] = tid_;
-  slots[1] = static_cast<double>(started_at_ - queued_at_);
-  slots[2] = static_cast<double>(ended_at_ - started_at_);
-  napi_value args[2] = {Napi::Number::New(env, static_cast<double>(result_)), Extra(env)};
+// Delivers the result; false when it could not be (the environment is
+// ending, or building the result threw), and nothing was delivered.
+bool AsyncCallBase::Settle() {
+  napi_env env = data_->env;
+  Napi::HandleScope scope(env);
+  napi_value args[2];
+  try {
+    Napi::Float64Array slots = data_->trace_slots.Value();
+    slots[0] = tid_;
+    slots[1] = static_cast<double>(started_at_ - queued_at_);
+    slots[2] = static_cast<double>(ended_at_ - started_at_);
+    args[0] = Napi::Number::New(env, static_cast<double>(result_));
+    args[1] = Extra(env);
+  } catch (const Napi::Error& e) {
+    // No N-API frame is above a libuv callback to catch this: report it as
+    // Node would an exception in a callback, and drop the result.
+    if (!e.Value().IsEmpty()) napi_fatal_exception(env, e.Value());
+    return false;
+  }
   MakeCallback(data_, cb_.Value(), 2, args);
+  return true;
 }
 
 void AsyncCallBase::Cancel(int err) {
@@ -173,6 +192,12 @@ void AsyncCallBase::Cancel(int err) {
 
 void CancelAll(AddonData* data, int err) {
   for (auto& entry : data->calls) entry.second->Cancel(err);
+}
+
+void CancelCallsOnFd(AddonData* data, int fd, int err) {
+  for (auto& entry : data->calls) {
+    if (entry.second->UsesFd(fd)) entry.second->Cancel(err);
+  }
 }
 
 bool CancelCall(AddonData* data, uint32_t id, int err) {

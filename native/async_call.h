@@ -9,6 +9,8 @@
 #include <uv.h>
 
 #include <atomic>
+#include <unistd.h>
+
 #include <cstdint>
 
 #include "addon.h"
@@ -26,7 +28,9 @@ enum PoolCounter { kBusy = 0, kQueued = 1 };
 class AsyncCallBase {
  public:
   // Asks the call to stop with -err; a call still queued is dequeued.
+  // Loop thread of the call's environment only (uv_cancel).
   void Cancel(int err);
+  virtual bool UsesFd(int fd) const = 0;
 
  protected:
   AsyncCallBase(AddonData* data, Napi::Function cb, Napi::Value pin);
@@ -37,6 +41,8 @@ class AsyncCallBase {
 
   virtual ssize_t Execute() = 0;                  // Worker thread.
   virtual Napi::Value Extra(Napi::Env env) = 0;   // Main thread, after Execute.
+  // A result nobody will receive (teardown): release what it owns (an accepted fd).
+  virtual void Discard(ssize_t result) = 0;
   virtual int AcquireFds() = 0;
   virtual void ReleaseFds() = 0;
 
@@ -45,7 +51,7 @@ class AsyncCallBase {
  private:
   static void Work(uv_work_t* req);
   static void AfterWork(uv_work_t* req, int status);
-  void Settle();
+  bool Settle();
 
   uv_work_t req_;
   AddonData* data_;
@@ -77,6 +83,16 @@ class AsyncCall final : public AsyncCallBase {
       : AsyncCallBase(data, cb, pin), op_(std::move(op)) {}
 
   ssize_t Execute() override { return RunAsync(op_, inflight_); }
+  void Discard(ssize_t result) override {
+    if constexpr (Op::kReturnsFd) {
+      if (result >= 0) ::close(static_cast<int>(result));
+    }
+  }
+  bool UsesFd(int fd) const override {
+    bool uses = false;
+    op_.ForEachFd([&](int used) { uses = uses || used == fd; });
+    return uses;
+  }
   Napi::Value Extra(Napi::Env env) override {
     if constexpr (Op::kHasExtra) {
       return op_.Extra(env);
@@ -109,5 +125,8 @@ class AsyncCall final : public AsyncCallBase {
 void CancelAll(AddonData* data, int err);
 // Cancels call `id` of this environment; false when it has already settled.
 bool CancelCall(AddonData* data, uint32_t id, int err);
+// Cancels this environment's calls on `fd` (close): queued ones are dequeued
+// at once instead of waiting for a free pool thread.
+void CancelCallsOnFd(AddonData* data, int fd, int err);
 
 }  // namespace bsd

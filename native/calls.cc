@@ -7,7 +7,9 @@
 #include "calls.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,23 +49,29 @@ constexpr int kCloexecType = SOCK_CLOEXEC;
 constexpr int kCloexecType = 0;
 #endif
 
-// Two workers woken for one pending connection must not both call accept(2)
-// on a blocking listener: the loser would block where no wake-up reaches it.
-// Accepts on one fd are serialised, and readiness re-checked under the lock.
-std::mutex& AcceptLock(int fd) {
-  static std::mutex locks[64];
-  return locks[static_cast<unsigned>(fd) % 64];
-}
-
 ssize_t Accept(int fd, Sockaddr* peer, int flags) {
   peer->len = sizeof(peer->storage);
 #if defined(__linux__)
-  return RetryEintr([&] { return ::accept4(fd, peer->get(), &peer->len, flags | SOCK_CLOEXEC); });
+  ssize_t r = RetryEintr([&] { return ::accept4(fd, peer->get(), &peer->len, flags | SOCK_CLOEXEC); });
 #else
   ssize_t r = RetryEintr([&] { return ::accept(fd, peer->get(), &peer->len); });
   if (r >= 0 && (flags & O_NONBLOCK)) fcntl(static_cast<int>(r), F_SETFL, O_NONBLOCK);
-  return Cloexec(static_cast<int>(r));
+  Cloexec(static_cast<int>(r));
 #endif
+  if (r < 0) peer->len = 0;  // No peer: report null, not stale bytes.
+  return r;
+}
+
+// Two workers woken for one pending connection must not both call accept(2)
+// on a blocking listener: the loser would block where no wake-up reaches it.
+// Accepts of our calls on one fd are serialised by that fd's lock, and
+// readiness is re-checked under it. Only a process outside ours (or a
+// node:net server) accepting on the same listener can still take the
+// connection between the check and the call.
+ssize_t AcceptWhenReady(int fd, Sockaddr* peer, int flags, std::mutex& lock) {
+  std::lock_guard<std::mutex> guard(lock);
+  if (!ReadyNow(fd, POLLIN)) return -EAGAIN;
+  return Accept(fd, peer, flags);
 }
 
 // Waits for a connect(2) that is in progress: writability, then SO_ERROR.
@@ -102,19 +110,33 @@ const char* EaiName(int code) {
 
 }  // namespace
 
-// accept(2).
-ssize_t AcceptOp::Sync() { return Accept(fd, &peer, flags); }
+// accept(2). While async accepts wait on the same blocking listener, a
+// blocking acceptSync takes part in their serialisation (poll, then accept
+// under the lock); otherwise it is the plain call.
+ssize_t AcceptOp::Sync() {
+  std::shared_ptr<std::mutex> lock = AcceptLockIfInUse(fd);
+  if (!lock || IsNonBlocking(fd)) return Accept(fd, &peer, flags);
+  for (;;) {
+    pollfd p = {fd, POLLIN, 0};
+    if (::poll(&p, 1, -1) < 0 && errno != EINTR) return -errno;
+    ssize_t r = AcceptWhenReady(fd, &peer, flags, *lock);
+    if (r != -EAGAIN) return r;
+  }
+}
 
 ssize_t AcceptOp::TryNow() {
-  std::lock_guard<std::mutex> lock(AcceptLock(fd));
-  if (!ReadyNow(fd, POLLIN)) return -EAGAIN;
-  return Accept(fd, &peer, flags);
+  std::shared_ptr<std::mutex> lock = AcceptLockIfInUse(fd);  // Ours is registered.
+  return AcceptWhenReady(fd, &peer, flags, *lock);
 }
 
 // connect(2). EINTR is not retried with a second connect (EALREADY): the
 // connection goes on in the kernel, so wait for it as a non-blocking one.
 ssize_t ConnectOp::Sync() {
-  if (::connect(fd, addr.get(), addr.len) == 0) return 0;
+  for (;;) {
+    if (::connect(fd, addr.get(), addr.len) == 0) return 0;
+    // A Unix-domain connect is complete or not started: repeat it.
+    if (errno != EINTR || addr.storage.ss_family != AF_UNIX) break;
+  }
   if (errno != EINTR) return -errno;
   pollfd p = {fd, POLLOUT, 0};
   while (::poll(&p, 1, -1) < 0) {
@@ -134,8 +156,19 @@ ssize_t ConnectOp::RunAsync(InFlight& call) {
   int err = r < 0 ? errno : 0;
   fcntl(fd, F_SETFL, flags);
   if (r == 0) return 0;
-  // A Unix stream listener with a full backlog: the blocking connect waits.
-  if (err == EAGAIN) return RetryEintr([&] { return ::connect(fd, addr.get(), addr.len); });
+  // A Unix stream listener with a full backlog gives EAGAIN and no way to
+  // wait for room: retry with a growing pause, still wakeable.
+  for (int ms = 1; err == EAGAIN; ms = ms < 64 ? ms * 2 : 100) {
+    pollfd wake_only[1];
+    int w = WaitFor(call, wake_only, 1, ms);
+    if (w < 0) return w;
+    if (int c = call.cancelled()) return -c;
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    r = ::connect(fd, addr.get(), addr.len);
+    err = r < 0 ? errno : 0;
+    fcntl(fd, F_SETFL, flags);
+    if (r == 0) return 0;
+  }
   if (err != EINPROGRESS && err != EINTR) return -err;
   for (;;) {
     if (int c = call.cancelled()) return -c;
@@ -187,7 +220,7 @@ ssize_t RecvOp::TryNow() {
 
 Napi::Value RecvOp::Extra(Napi::Env env) const {
   if (!want_from) return env.Undefined();
-  return FromSockaddr(env, from.get(), from.len);
+  return AddressOut(env, from.get(), from.len, addr_scratch);
 }
 
 // send(2), sendto(2), write(2).
@@ -206,7 +239,9 @@ ssize_t SendOp::TryNow() {
     ssize_t r;
     if (not_socket) {
       if (!ReadyNow(fd, POLLOUT)) return -EAGAIN;
-      r = RetryEintr([&] { return ::write(fd, from, len - done); });
+      // After POLLOUT a pipe takes PIPE_BUF bytes without blocking; more may block.
+      size_t n = max_chunk > 0 && len - done > max_chunk ? max_chunk : len - done;
+      r = RetryEintr([&] { return ::write(fd, from, n); });
     } else {
       r = RetryEintr([&] {
         return ::sendto(fd, from, len - done, flags | MSG_DONTWAIT | MSG_NOSIGNAL,
@@ -214,13 +249,16 @@ ssize_t SendOp::TryNow() {
       });
       if (r == -ENOTSOCK && is_write) {
         not_socket = true;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) max_chunk = PIPE_BUF;
         continue;
       }
     }
     if (r < 0) return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
     done += static_cast<size_t>(r);
-    // A stream takes the rest on the next readiness; len 0 sends once.
-    if (done >= len) return static_cast<ssize_t>(done);
+    // A stream takes the rest on the next readiness; len 0 sends once;
+    // MSG_DONTWAIT returns what went out, as C does.
+    if (done >= len || (flags & MSG_DONTWAIT)) return static_cast<ssize_t>(done);
   }
 }
 
@@ -308,6 +346,7 @@ AcceptOp CaptureAccept(const Napi::CallbackInfo& info) {
   AcceptOp op;
   op.fd = IntArg(info, 0, "fd");
   op.flags = IntArg(info, 1, "flags");
+  op.addr_scratch = DataOf(info)->addr_scratch_data;
   return op;
 }
 
@@ -329,6 +368,7 @@ RecvOp CaptureRecv(const Napi::CallbackInfo& info) {
   op.flags = kRead ? 0 : IntArg(info, 3, "flags");
   op.is_read = kRead;
   op.want_from = kFrom;
+  op.addr_scratch = DataOf(info)->addr_scratch_data;
   return op;
 }
 
@@ -430,7 +470,12 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), CloseFd(IntArg(info, 0, "fd")));
+  int fd = IntArg(info, 0, "fd");
+  int r = CloseFd(fd);
+  // Calls of ours still queued on fd are dequeued now, not when a pool
+  // thread frees up; the deferred close then happens as they leave.
+  if (r == 0) CancelCallsOnFd(DataOf(info), fd, EBADF);
+  return Napi::Number::New(info.Env(), r);
 }
 
 // shutdown(2), then wake our calls on fd so they see EOF/EPIPE at once

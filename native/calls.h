@@ -20,6 +20,8 @@ namespace bsd {
 struct OpBase {
   static constexpr bool kOwnDriver = false;  // true: the op defines RunAsync.
   static constexpr bool kHasExtra = false;   // true: the op defines Extra().
+  static constexpr bool kReturnsFd = false;  // true: a result >= 0 is a new fd.
+  bool NonBlockingCall() const { return false; }  // MSG_DONTWAIT: EAGAIN at once.
   ssize_t Progress() const { return 0; }     // Bytes done before a stop.
   template <typename F>
   void ForEachFd(F&& f) const {
@@ -31,12 +33,16 @@ struct OpBase {
 // accept4(2) with SOCK_CLOEXEC always added. Extra(): the peer address.
 struct AcceptOp : OpBase {
   static constexpr bool kHasExtra = true;
+  static constexpr bool kReturnsFd = true;
   int flags = 0;
   Sockaddr peer;
+  uint32_t* addr_scratch = nullptr;
   ssize_t Sync();
   ssize_t TryNow();
   short Events() const { return POLLIN; }
-  Napi::Value Extra(Napi::Env env) const { return FromSockaddr(env, peer.get(), peer.len); }
+  Napi::Value Extra(Napi::Env env) const {
+    return AddressOut(env, peer.get(), peer.len, addr_scratch);
+  }
 };
 
 // connect(2). Async: a non-blocking connect, then wait for writability and
@@ -59,10 +65,19 @@ struct RecvOp : OpBase {
   bool is_read = false;     // read(2): plain read() on a non-socket fd.
   bool not_socket = false;
   Sockaddr from;
+  uint32_t* addr_scratch = nullptr;
   size_t done = 0;  // MSG_WAITALL on a stream gathers across waits.
   ssize_t Sync();
   ssize_t TryNow();
-  short Events() const { return POLLIN; }
+  // Out-of-band data is POLLPRI; the error queue only ever shows as POLLERR,
+  // which poll reports whatever the mask.
+  short Events() const {
+#ifdef MSG_ERRQUEUE
+    if (flags & MSG_ERRQUEUE) return 0;
+#endif
+    return (flags & MSG_OOB) ? POLLPRI : POLLIN;
+  }
+  bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
   ssize_t Progress() const { return static_cast<ssize_t>(done); }
   Napi::Value Extra(Napi::Env env) const;
 };
@@ -78,9 +93,11 @@ struct SendOp : OpBase {
   bool not_socket = false;
   Sockaddr to;
   size_t done = 0;
+  size_t max_chunk = 0;  // A pipe (write(2) on a FIFO): PIPE_BUF, see TryNow.
   ssize_t Sync();
   ssize_t TryNow();
   short Events() const { return POLLOUT; }
+  bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
   ssize_t Progress() const { return static_cast<ssize_t>(done); }
 };
 

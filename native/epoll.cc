@@ -101,7 +101,12 @@ Napi::Value EpollCreate1(const Napi::CallbackInfo& info) {
 // (epfd, op, fd, events, data).
 Napi::Value EpollCtl(const Napi::CallbackInfo& info) {
   epoll_event ev{};
-  ev.events = static_cast<uint32_t>(IntArg(info, 3, "events"));
+  // lib/epoll.ts gives the mask as a uint32 (EPOLLET is bit 31).
+  double events = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
+  if (!(events >= 0 && events <= 4294967295.0) || events != std::trunc(events)) {
+    throw Napi::RangeError::New(info.Env(), "events must be a 32-bit unsigned integer");
+  }
+  ev.events = static_cast<uint32_t>(events);
   double data = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : 0;
   if (!(data >= 0 && data <= 9007199254740991.0) || data != std::trunc(data)) {
     throw Napi::RangeError::New(info.Env(), "data must be an integer from 0 to 2^53-1");

@@ -17,6 +17,7 @@ namespace {
 struct FdEntry {
   std::vector<InFlight*> calls;  // One entry per use; a call may use an fd twice (poll).
   bool closing = false;
+  std::shared_ptr<std::mutex> accept_lock;
 };
 
 // Leaked on purpose: worker threads may release fds while the process exits.
@@ -98,6 +99,14 @@ int CloseFd(int fd) {
   }
   // EINTR is not retried: Linux has already released the fd.
   return ::close(fd) == 0 ? 0 : (errno == EINTR ? 0 : -errno);
+}
+
+std::shared_ptr<std::mutex> AcceptLockIfInUse(int fd) {
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  auto it = Registry().find(fd);
+  if (it == Registry().end()) return nullptr;
+  if (!it->second.accept_lock) it->second.accept_lock = std::make_shared<std::mutex>();
+  return it->second.accept_lock;
 }
 
 void NudgeFd(int fd) {

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
+#include <mutex>
 
 namespace bsd {
 
@@ -19,7 +21,9 @@ class InFlight {
   // Wakes the call so it looks at its fd again (after shutdown(2)).
   void Nudge();
   // 0, or the errno the call must stop with.
-  int cancelled() const { return cancel_errno_.load(std::memory_order_acquire); }
+  // seq_cst, not acquire: with Arm() this is a store-buffering pattern, and
+  // only seq_cst on both sides forbids both threads missing each other.
+  int cancelled() const { return cancel_errno_.load(std::memory_order_seq_cst); }
 
   // Worker side: publish/withdraw the fd to write to wake this call.
   void Arm(int wake_write_fd) { wake_fd_.store(wake_write_fd, std::memory_order_seq_cst); }
@@ -39,6 +43,9 @@ void ReleaseFd(int fd, InFlight* call);
 int CloseFd(int fd);
 // Wakes every call on `fd` to re-check it (shutdown(2) wakes them this way).
 void NudgeFd(int fd);
+// The lock that serialises accept(2) on a listening fd among our calls, or
+// null when no asynchronous call uses `fd`. The holder keeps it alive.
+std::shared_ptr<std::mutex> AcceptLockIfInUse(int fd);
 // Writes to a wake-up fd (eventfd or pipe); safe from any thread.
 void WakeFd(int fd);
 

@@ -49,6 +49,17 @@ std::string StringOf(Napi::Env env, Napi::Object obj, const char* key) {
 size_t SunPathSize() { return sizeof(sockaddr_un::sun_path); }
 
 void ToSockaddr(Napi::Env env, Napi::Value value, Sockaddr* out) {
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    Napi::Uint8Array packed = value.As<Napi::Uint8Array>();
+    size_t n = packed.ElementLength();
+    if (n < sizeof(sa_family_t) || n > sizeof(out->storage)) {
+      throw Napi::RangeError::New(env, "packed address has a bad length");
+    }
+    // SAFETY: sizeof(sa_family_t) <= n <= sizeof(storage), checked above.
+    std::memcpy(&out->storage, packed.Data(), n);
+    out->len = static_cast<socklen_t>(n);
+    return;
+  }
   if (!value.IsObject()) throw Napi::TypeError::New(env, "addr must be an object");
   Napi::Object obj = value.As<Napi::Object>();
   Napi::Value family_value = obj.Get("family");
@@ -108,24 +119,55 @@ void ToSockaddr(Napi::Env env, Napi::Value value, Sockaddr* out) {
   }
 }
 
+Napi::Value PackSockaddr(const Napi::CallbackInfo& info) {
+  Sockaddr addr;
+  ToSockaddr(info.Env(), info[0], &addr);
+  Napi::Uint8Array bytes = Napi::Uint8Array::New(info.Env(), addr.len);
+  std::memcpy(bytes.Data(), &addr.storage, addr.len);
+  return bytes;
+}
+
+Napi::Value AddressOut(Napi::Env env, const sockaddr* sa, socklen_t len, uint32_t* scratch) {
+  if (sa->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
+    // SAFETY: the kernel wrote at least sizeof(sockaddr_in) bytes of an AF_INET address.
+    auto* sin = reinterpret_cast<const sockaddr_in*>(sa);
+    scratch[0] = AF_INET;
+    scratch[1] = ntohs(sin->sin_port);
+    scratch[2] = ntohl(sin->sin_addr.s_addr);
+    return env.Undefined();
+  }
+  scratch[0] = 0;
+  return FromSockaddr(env, sa, len);
+}
+
+// Own data properties (defined, not assigned), so no setter a program put on
+// Object.prototype runs while the result is built.
 Napi::Value FromSockaddr(Napi::Env env, const sockaddr* sa, socklen_t len) {
   if (len < sizeof(sa_family_t)) return env.Null();
+  using Prop = Napi::PropertyDescriptor;
+  constexpr auto kAttrs = napi_default_jsproperty;
   Napi::Object obj = Napi::Object::New(env);
-  obj.Set("family", Napi::Number::New(env, sa->sa_family));
+  Napi::Number family = Napi::Number::New(env, sa->sa_family);
   char text[INET6_ADDRSTRLEN];
   if (sa->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
     // SAFETY: the kernel wrote at least sizeof(sockaddr_in) bytes of an AF_INET address.
     auto* sin = reinterpret_cast<const sockaddr_in*>(sa);
     inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
-    obj.Set("address", Napi::String::New(env, text));
-    obj.Set("port", Napi::Number::New(env, ntohs(sin->sin_port)));
+    obj.DefineProperties({
+        Prop::Value("family", family, kAttrs),
+        Prop::Value("address", Napi::String::New(env, text), kAttrs),
+        Prop::Value("port", Napi::Number::New(env, ntohs(sin->sin_port)), kAttrs),
+    });
   } else if (sa->sa_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
     auto* sin6 = reinterpret_cast<const sockaddr_in6*>(sa);
     inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
-    obj.Set("address", Napi::String::New(env, text));
-    obj.Set("port", Napi::Number::New(env, ntohs(sin6->sin6_port)));
-    obj.Set("flowinfo", Napi::Number::New(env, ntohl(sin6->sin6_flowinfo)));
-    obj.Set("scopeId", Napi::Number::New(env, sin6->sin6_scope_id));
+    obj.DefineProperties({
+        Prop::Value("family", family, kAttrs),
+        Prop::Value("address", Napi::String::New(env, text), kAttrs),
+        Prop::Value("port", Napi::Number::New(env, ntohs(sin6->sin6_port)), kAttrs),
+        Prop::Value("flowinfo", Napi::Number::New(env, ntohl(sin6->sin6_flowinfo)), kAttrs),
+        Prop::Value("scopeId", Napi::Number::New(env, sin6->sin6_scope_id), kAttrs),
+    });
   } else if (sa->sa_family == AF_UNIX) {
     auto* sun = reinterpret_cast<const sockaddr_un*>(sa);
     size_t offset = offsetof(sockaddr_un, sun_path);
@@ -134,7 +176,12 @@ Napi::Value FromSockaddr(Napi::Env env, const sockaddr* sa, socklen_t len) {
     // An abstract name keeps every byte (NULs included); a pathname stops at
     // its NUL. n == 0 is the unnamed address ('').
     if (n > 0 && sun->sun_path[0] != '\0') n = strnlen(sun->sun_path, n);
-    obj.Set("path", Napi::String::New(env, sun->sun_path, n));
+    obj.DefineProperties({
+        Prop::Value("family", family, kAttrs),
+        Prop::Value("path", Napi::String::New(env, sun->sun_path, n), kAttrs),
+    });
+  } else {
+    obj.DefineProperties({Prop::Value("family", family, kAttrs)});
   }
   return obj;
 }

@@ -39,7 +39,9 @@ ssize_t RunAsync(Op& op, InFlight& call) {
       ssize_t r = op.TryNow();
       if (r != -EAGAIN && r != -EWOULDBLOCK) return r;
       if (!mode_checked) {
-        if (IsNonBlocking(op.fd)) return op.Progress() > 0 ? op.Progress() : r;
+        if (op.NonBlockingCall() || IsNonBlocking(op.fd)) {
+          return op.Progress() > 0 ? op.Progress() : r;
+        }
         mode_checked = true;
       }
       pollfd fds[2] = {{op.fd, op.Events(), 0}, {}};

@@ -6,6 +6,7 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <climits>
 
 #include "addon.h"
 
@@ -53,9 +54,17 @@ PollWatcher* Find(const Napi::CallbackInfo& info) {
 // listener(status, revents): status 0 or -errno (libuv's errors are -errno).
 void OnPoll(uv_poll_t* handle, int status, int events) {
   auto* w = static_cast<PollWatcher*>(handle->data);
+  // libuv turns a socket error condition (POLLERR) into UV_EBADF and stops
+  // the handle; the fd is fine: report POLLERR (update() re-arms the watch).
+  int error_bit = 0;
+  if (status == UV_EBADF && fcntl(w->fd, F_GETFD) >= 0) {
+    status = 0;
+    error_bit = POLLERR;
+  }
   Napi::HandleScope scope(w->data->env);
   Napi::Env env(w->data->env);
-  napi_value args[2] = {Napi::Number::New(env, status), Napi::Number::New(env, FromUv(events))};
+  int revents = FromUv(events) | error_bit;
+  napi_value args[2] = {Napi::Number::New(env, status), Napi::Number::New(env, revents)};
   MakeCallback(w->data, w->listener.Value(), 2, args);
 }
 
@@ -93,7 +102,10 @@ Napi::Value WatchStart(const Napi::CallbackInfo& info) {
   }
   w->handle.data = w;
   w->listener = Napi::Persistent(info[2].As<Napi::Function>());
-  w->id = data->next_watcher_id++;
+  do {
+    w->id = data->next_watcher_id++;
+    if (data->next_watcher_id > INT32_MAX) data->next_watcher_id = 1;
+  } while (data->watchers.count(w->id) != 0);
   data->watchers.emplace(w->id, w);
   r = uv_poll_start(&w->handle, ToUv(events), OnPoll);
   if (r != 0) {

@@ -1,0 +1,576 @@
+// Bad arguments to every exported function: a TypeError (wrong type) or a
+// RangeError (out of range) whose message names the argument, thrown before
+// any system call (nothing is traced). Promise-returning functions reject,
+// they never throw.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as lib from '../lib/index';
+import {
+  AF_INET, AF_UNIX, EPOLLIN, EPOLL_CTL_ADD, F_GETFD, F_GETFL, F_SETFD, F_SETFL, POLLIN, SHUT_RDWR, SOCK_DGRAM, SOCK_NONBLOCK,
+  SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, type Sockaddr, type TraceRecord, accept, acceptSync, bind, close,
+  connect, connectSync, epoll_create1, epoll_ctl, epoll_wait, epoll_waitSync, errnoName, fcntl, formatTrace, getaddrinfo, getaddrinfoSync, getpeername,
+  getsockname, getsockopt, listen, onTrace, poll, pollSync, read, readSync, recv, recvSync, recvfrom,
+  recvfromSync, send, sendSync, sendto, sendtoSync, setsockopt, shutdown, socket, socketpair, threadpool,
+  watch, write, writeSync,
+} from '../lib/index';
+import { openFds } from './helpers/fds';
+import { closeAll, track } from './helpers/pairs';
+
+type ErrorType = typeof TypeError | typeof RangeError;
+
+const A4: Sockaddr = { family: AF_INET, address: '127.0.0.1', port: 9 };
+/** An address of the same family as `good`, so that only the argument under test is wrong. */
+const AU: Sockaddr = { family: AF_UNIX, path: '/nonexistent/bsd-sockets-validation' };
+
+/** A Uint8Array whose ArrayBuffer has been transferred away (detached). */
+function detached(): Uint8Array {
+  const u = new Uint8Array(new ArrayBuffer(8));
+  structuredClone(u, { transfer: [u.buffer as ArrayBuffer] });
+  expect(u.byteLength).toBe(0);
+  return u;
+}
+
+/** A view over a resizable ArrayBuffer (ES2024). */
+function resizable(): Uint8Array {
+  const RAB = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer;
+  return new Uint8Array(new RAB(8, { maxByteLength: 16 }));
+}
+
+/** A view over a growable SharedArrayBuffer (ES2024). */
+function growable(): Uint8Array {
+  const GSAB = SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer;
+  return new Uint8Array(new GSAB(8, { maxByteLength: 16 }));
+}
+
+/** Records every traced system call while fn runs (sync or async). */
+async function traced(fn: () => unknown): Promise<TraceRecord[]> {
+  const records: TraceRecord[] = [];
+  const off = onTrace((r) => records.push(r));
+  try {
+    await fn();
+  } finally {
+    off();
+  }
+  return records;
+}
+
+/** call() must throw `type` synchronously, matching `message`, and make no system call. */
+async function expectThrow(call: () => unknown, type: ErrorType, message: RegExp): Promise<void> {
+  let thrown: unknown;
+  const records = await traced(() => {
+    try {
+      call();
+    } catch (err) {
+      thrown = err;
+    }
+  });
+  expect(thrown).toBeInstanceOf(type);
+  expect((thrown as Error).message).toMatch(message);
+  expect(records).toEqual([]);
+}
+
+/** call() must return a Promise (not throw) that rejects with `type` matching `message`; no system call. */
+async function expectReject(call: () => unknown, type: ErrorType, message: RegExp): Promise<void> {
+  let p: unknown;
+  let syncThrow: unknown;
+  const records = await traced(async () => {
+    try {
+      p = call();
+    } catch (err) {
+      syncThrow = err;
+    }
+    await Promise.resolve(p).catch(() => undefined);
+  });
+  expect(syncThrow).toBeUndefined();
+  expect(p).toBeInstanceOf(Promise);
+  const err = await (p as Promise<unknown>).then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(type);
+  expect((err as Error).message).toMatch(message);
+  expect(records).toEqual([]);
+}
+
+/** The message of a wrong type for argument `name`. */
+function typeMsg(name: string): RegExp {
+  return new RegExp(`"${name.replace(/[.[\]]/g, '\\$&')}"`);
+}
+
+/** The message of an out-of-range value for argument `name`. */
+function rangeMsg(name: string): RegExp {
+  return new RegExp(`"${name.replace(/[.[\]]/g, '\\$&')}".*out of range`);
+}
+
+// Values that are not numbers, and numbers no C int argument can take.
+const NOT_NUMBERS: [string, unknown][] = [
+  ["'3'", '3'], ['null', null], ['3n', 3n], ['{}', {}], ['true', true], ['[]', []],
+];
+const NOT_INTS: [string, unknown][] = [
+  ['1.5', 1.5], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ['2**31', 2 ** 31], ['-(2**31)-1', -(2 ** 31) - 1],
+];
+const BAD_FDS_RANGE: [string, unknown][] = [['-1', -1], ...NOT_INTS];
+const NOT_VIEWS: [string, unknown][] = [
+  ["'abc'", 'abc'], ['[1, 2]', [1, 2]], ['an ArrayBuffer', new ArrayBuffer(8)], ['null', null], ['{}', {}], ['42', 42],
+];
+
+let good: number; // A real, non-blocking socket: an unchecked argument could not block on it.
+let epfd: number; // A real epoll fd with nothing registered.
+let baseline: number[];
+
+beforeAll(() => {
+  close(socket(AF_INET, SOCK_STREAM, 0));
+  baseline = openFds();
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  good = a;
+  track(b);
+  epfd = epoll_create1(0);
+});
+
+afterEach(() => {
+  expect(threadpool().busy).toBe(0);
+});
+
+afterAll(() => {
+  close(epfd);
+  close(good);
+  closeAll();
+  expect(openFds()).toEqual(baseline);
+});
+
+// ---- fd: every call that takes one -------------------------------------------
+
+const buf = Buffer.alloc(8);
+const SYNC_FD_CALLS: [string, (fd: unknown) => unknown][] = [
+  ['bind', (fd) => bind(fd as number, A4)],
+  ['listen', (fd) => listen(fd as number, 1)],
+  ['close', (fd) => close(fd as number)],
+  ['shutdown', (fd) => shutdown(fd as number, SHUT_RDWR)],
+  ['setsockopt', (fd) => setsockopt(fd as number, SOL_SOCKET, SO_REUSEADDR, 1)],
+  ['getsockopt', (fd) => getsockopt(fd as number, SOL_SOCKET, SO_REUSEADDR)],
+  ['getsockopt with buflen', (fd) => getsockopt(fd as number, SOL_SOCKET, SO_REUSEADDR, 4)],
+  ['getsockname', (fd) => getsockname(fd as number)],
+  ['getpeername', (fd) => getpeername(fd as number)],
+  ['fcntl', (fd) => fcntl(fd as number, F_GETFD)],
+  ['acceptSync', (fd) => acceptSync(fd as number)],
+  ['connectSync', (fd) => connectSync(fd as number, A4)],
+  ['readSync', (fd) => readSync(fd as number, buf)],
+  ['writeSync', (fd) => writeSync(fd as number, buf)],
+  ['recvSync', (fd) => recvSync(fd as number, buf, undefined, 0)],
+  ['sendSync', (fd) => sendSync(fd as number, buf, undefined, 0)],
+  ['recvfromSync', (fd) => recvfromSync(fd as number, buf, undefined, 0)],
+  ['sendtoSync', (fd) => sendtoSync(fd as number, buf, undefined, 0, A4)],
+  ['epoll_ctl', (fd) => epoll_ctl(epfd, EPOLL_CTL_ADD, fd as number, { events: EPOLLIN, data: 0 })],
+  ['watch', (fd) => watch(fd as number, POLLIN, () => undefined)],
+];
+const ASYNC_FD_CALLS: [string, (fd: unknown) => unknown][] = [
+  ['accept', (fd) => accept(fd as number)],
+  ['connect', (fd) => connect(fd as number, A4)],
+  ['read', (fd) => read(fd as number, buf)],
+  ['write', (fd) => write(fd as number, buf)],
+  ['recv', (fd) => recv(fd as number, buf, undefined, 0)],
+  ['send', (fd) => send(fd as number, buf, undefined, 0)],
+  ['recvfrom', (fd) => recvfrom(fd as number, buf, undefined, 0)],
+  ['sendto', (fd) => sendto(fd as number, buf, undefined, 0, A4)],
+];
+
+describe('fd must be a non-negative int32', () => {
+  describe.each(SYNC_FD_CALLS)('%s', (_name, call) => {
+    it.each([...NOT_NUMBERS, ['undefined', undefined]])('fd %s is a TypeError naming "fd"', async (_s, bad) => {
+      await expectThrow(() => call(bad), TypeError, /^The "fd" argument must be of type number\. Received /);
+    });
+    it.each(BAD_FDS_RANGE)('fd %s is a RangeError naming "fd"', async (_s, bad) => {
+      await expectThrow(() => call(bad), RangeError, /^The value of "fd" is out of range\. It must be an integer >= 0 and <= 2147483647\. Received /);
+    });
+  });
+
+  describe.each(ASYNC_FD_CALLS)('%s (Promise)', (_name, call) => {
+    it.each([...NOT_NUMBERS, ['undefined', undefined]])('fd %s rejects with a TypeError naming "fd"', async (_s, bad) => {
+      await expectReject(() => call(bad), TypeError, /^The "fd" argument must be of type number/);
+    });
+    it.each(BAD_FDS_RANGE)('fd %s rejects with a RangeError naming "fd"', async (_s, bad) => {
+      await expectReject(() => call(bad), RangeError, rangeMsg('fd'));
+    });
+  });
+
+  it('quotes the value received', async () => {
+    await expectThrow(() => close('7' as unknown as number), TypeError, /Received '7'$/);
+    await expectThrow(() => close(-3), RangeError, /Received -3$/);
+    await expectThrow(() => close(2.5), RangeError, /Received 2\.5$/);
+    await expectThrow(() => close(null as unknown as number), TypeError, /Received null$/);
+  });
+});
+
+// ---- Other int arguments -----------------------------------------------------------
+
+const INT_ARGS: [string, string, (v: unknown) => unknown, boolean][] = [
+  ['socket', 'domain', (v) => socket(v as number, SOCK_STREAM, 0), false],
+  ['socket', 'type', (v) => socket(AF_INET, v as number, 0), false],
+  ['socket', 'protocol', (v) => socket(AF_INET, SOCK_STREAM, v as number), true],
+  ['socketpair', 'domain', (v) => socketpair(v as number, SOCK_STREAM, 0), false],
+  ['socketpair', 'type', (v) => socketpair(AF_UNIX, v as number, 0), false],
+  ['socketpair', 'protocol', (v) => socketpair(AF_UNIX, SOCK_STREAM, v as number), true],
+  ['listen', 'backlog', (v) => listen(good, v as number), false],
+  ['shutdown', 'how', (v) => shutdown(good, v as number), false],
+  ['setsockopt', 'level', (v) => setsockopt(good, v as number, SO_REUSEADDR, 1), false],
+  ['setsockopt', 'optname', (v) => setsockopt(good, SOL_SOCKET, v as number, 1), false],
+  ['getsockopt', 'level', (v) => getsockopt(good, v as number, SO_REUSEADDR), false],
+  ['getsockopt', 'optname', (v) => getsockopt(good, SOL_SOCKET, v as number), false],
+  ['fcntl', 'cmd', (v) => fcntl(good, v as number), false],
+  ['fcntl', 'arg', (v) => fcntl(good, F_SETFL, v as number), true],
+  ['acceptSync', 'flags', (v) => acceptSync(good, v as number), true],
+  ['recvSync', 'flags', (v) => recvSync(good, buf, undefined, v as number), true],
+  ['sendSync', 'flags', (v) => sendSync(good, buf, undefined, v as number), true],
+  ['recvfromSync', 'flags', (v) => recvfromSync(good, buf, undefined, v as number), true],
+  ['sendtoSync', 'flags', (v) => sendtoSync(good, buf, undefined, v as number, AU), true],
+  ['pollSync', 'timeoutMs', (v) => pollSync([], v as number), false],
+  ['epoll_create1', 'flags', (v) => epoll_create1(v as number), true],
+  ['epoll_ctl', 'epfd', (v) => epoll_ctl(v as number, EPOLL_CTL_ADD, good, { events: EPOLLIN, data: 0 }), false],
+  ['epoll_ctl', 'op', (v) => epoll_ctl(epfd, v as number, good, { events: EPOLLIN, data: 0 }), false],
+  ['epoll_waitSync', 'epfd', (v) => epoll_waitSync(v as number, 1, 0), false],
+  ['epoll_waitSync', 'maxevents', (v) => epoll_waitSync(epfd, v as number, 0), false],
+  ['epoll_waitSync', 'timeoutMs', (v) => epoll_waitSync(epfd, 1, v as number), false],
+  ['watch', 'events', (v) => watch(good, v as number, () => undefined), false],
+];
+const ASYNC_INT_ARGS: [string, string, (v: unknown) => unknown][] = [
+  ['accept', 'opts.flags', (v) => accept(good, { flags: v as number })],
+  ['recv', 'flags', (v) => recv(good, buf, undefined, v as number)],
+  ['send', 'flags', (v) => send(good, buf, undefined, v as number)],
+  ['recvfrom', 'flags', (v) => recvfrom(good, buf, undefined, v as number)],
+  ['sendto', 'flags', (v) => sendto(good, buf, undefined, v as number, AU)],
+  ['poll', 'timeoutMs', (v) => poll([], v as number)],
+  ['epoll_wait', 'epfd', (v) => epoll_wait(v as number, 1, 0)],
+  ['epoll_wait', 'maxevents', (v) => epoll_wait(epfd, v as number, 0)],
+  ['epoll_wait', 'timeoutMs', (v) => epoll_wait(epfd, 1, v as number)],
+];
+
+describe('int arguments', () => {
+  describe.each(INT_ARGS)('%s: %s', (_fn, name, call, optional) => {
+    const notNumbers = optional ? NOT_NUMBERS : [...NOT_NUMBERS, ['undefined', undefined] as [string, unknown]];
+    it.each(notNumbers)('%s is a TypeError naming it', async (_s, bad) => {
+      await expectThrow(() => call(bad), TypeError, typeMsg(name));
+    });
+    it.each(NOT_INTS)('%s is a RangeError naming it', async (_s, bad) => {
+      await expectThrow(() => call(bad), RangeError, rangeMsg(name));
+    });
+  });
+
+  describe.each(ASYNC_INT_ARGS)('%s (Promise): %s', (_fn, name, call) => {
+    it.each(NOT_NUMBERS)('%s rejects with a TypeError naming it', async (_s, bad) => {
+      await expectReject(() => call(bad), TypeError, typeMsg(name));
+    });
+    it.each(NOT_INTS)('%s rejects with a RangeError naming it', async (_s, bad) => {
+      await expectReject(() => call(bad), RangeError, rangeMsg(name));
+    });
+  });
+
+  it('fcntl with a command it does not support is a RangeError naming "cmd"', async () => {
+    for (const cmd of [5 /* F_GETLK */, 6 /* F_SETLK */, 1030 /* F_DUPFD_CLOEXEC */, 0 /* F_DUPFD */, 9999, -1]) {
+      await expectThrow(() => fcntl(good, cmd), RangeError,
+        /^The "cmd" argument must be F_GETFL, F_SETFL, F_GETFD or F_SETFD\. Received/);
+    }
+    // The supported ones pass validation.
+    expect(fcntl(good, F_GETFL) & 0).toBe(0);
+    expect(fcntl(good, F_SETFD, fcntl(good, F_GETFD))).toBe(0);
+  });
+
+  it('getsockopt buflen must be an int from 0 to 65536', async () => {
+    for (const bad of [-1, 65537, 1.5, NaN]) {
+      await expectThrow(() => getsockopt(good, SOL_SOCKET, SO_REUSEADDR, bad), RangeError, rangeMsg('buflen'));
+    }
+    await expectThrow(() => getsockopt(good, SOL_SOCKET, SO_REUSEADDR, '4' as unknown as number), TypeError,
+      typeMsg('buflen'));
+  });
+
+  it('setsockopt value: a number must be an int32; other non-views are TypeErrors', async () => {
+    for (const bad of [1.5, NaN, 2 ** 31, Infinity]) {
+      await expectThrow(() => setsockopt(good, SOL_SOCKET, SO_REUSEADDR, bad), RangeError, rangeMsg('value'));
+    }
+    for (const bad of ['1', null, undefined, {}, 1n, new ArrayBuffer(4)]) {
+      await expectThrow(() => setsockopt(good, SOL_SOCKET, SO_REUSEADDR, bad as number), TypeError, typeMsg('value'));
+    }
+  });
+});
+
+// ---- Buffers ---------------------------------------------------------------------------
+
+const SYNC_BUF_CALLS: [string, string, (b: unknown, n?: unknown) => unknown][] = [
+  ['readSync', 'nbytes', (b, n) => readSync(good, b as Buffer, n as number)],
+  ['writeSync', 'nbytes', (b, n) => writeSync(good, b as Buffer, n as number)],
+  ['recvSync', 'len', (b, n) => recvSync(good, b as Buffer, n as number, 0)],
+  ['sendSync', 'len', (b, n) => sendSync(good, b as Buffer, n as number, 0)],
+  ['recvfromSync', 'len', (b, n) => recvfromSync(good, b as Buffer, n as number, 0)],
+  ['sendtoSync', 'len', (b, n) => sendtoSync(good, b as Buffer, n as number, 0, AU)],
+];
+const ASYNC_BUF_CALLS: [string, string, (b: unknown, n?: unknown) => unknown][] = [
+  ['read', 'nbytes', (b, n) => read(good, b as Buffer, n as number)],
+  ['write', 'nbytes', (b, n) => write(good, b as Buffer, n as number)],
+  ['recv', 'len', (b, n) => recv(good, b as Buffer, n as number, 0)],
+  ['send', 'len', (b, n) => send(good, b as Buffer, n as number, 0)],
+  ['recvfrom', 'len', (b, n) => recvfrom(good, b as Buffer, n as number, 0)],
+  ['sendto', 'len', (b, n) => sendto(good, b as Buffer, n as number, 0, AU)],
+];
+
+describe('buf and nbytes/len', () => {
+  describe.each(SYNC_BUF_CALLS)('%s', (_fn, nName, call) => {
+    it.each(NOT_VIEWS)('buf %s is a TypeError naming "buf"', async (_s, bad) => {
+      await expectThrow(() => call(bad), TypeError,
+        /^The "buf" argument must be an instance of Buffer, TypedArray or DataView\. Received /);
+    });
+    it(`${nName} larger than byteLength is a RangeError naming "${nName}"`, async () => {
+      await expectThrow(() => call(Buffer.alloc(4), 5), RangeError,
+        new RegExp(`^The value of "${nName}" is out of range\\. It must be an integer >= 0 and <= 4\\. Received 5$`));
+      // byteLength of the view, not of its backing store.
+      await expectThrow(() => call(Buffer.alloc(16).subarray(10), 7), RangeError, rangeMsg(nName));
+      await expectThrow(() => call(new Uint16Array(new ArrayBuffer(16), 4, 2), 5), RangeError, /<= 4\. Received 5$/);
+    });
+    it(`${nName} negative, fractional or NaN is a RangeError; a string is a TypeError`, async () => {
+      for (const bad of [-1, 1.5, NaN]) await expectThrow(() => call(Buffer.alloc(4), bad), RangeError, rangeMsg(nName));
+      await expectThrow(() => call(Buffer.alloc(4), '2'), TypeError, typeMsg(nName));
+      await expectThrow(() => call(Buffer.alloc(4), null), TypeError, typeMsg(nName));
+    });
+    it('a detached buffer is a TypeError', async () => {
+      await expectThrow(() => call(detached()), TypeError, /"buf".*detached/);
+    });
+    it('a view of a resizable ArrayBuffer or growable SharedArrayBuffer is a TypeError', async () => {
+      await expectThrow(() => call(resizable()), TypeError, /"buf".*resizable or growable/);
+      await expectThrow(() => call(growable()), TypeError, /"buf".*resizable or growable/);
+    });
+  });
+
+  describe.each(ASYNC_BUF_CALLS)('%s (Promise)', (_fn, nName, call) => {
+    it.each(NOT_VIEWS)('buf %s rejects with a TypeError naming "buf"', async (_s, bad) => {
+      await expectReject(() => call(bad), TypeError, typeMsg('buf'));
+    });
+    it(`${nName} larger than byteLength rejects with a RangeError`, async () => {
+      await expectReject(() => call(Buffer.alloc(4), 5), RangeError, rangeMsg(nName));
+      await expectReject(() => call(Buffer.alloc(4), '1'), TypeError, typeMsg(nName));
+    });
+    it('a detached buffer rejects with a TypeError', async () => {
+      await expectReject(() => call(detached()), TypeError, /"buf".*detached/);
+    });
+    it('a resizable buffer rejects with a TypeError', async () => {
+      await expectReject(() => call(resizable()), TypeError, /"buf".*resizable/);
+    });
+  });
+
+  it('setsockopt value: a detached or resizable view is a TypeError naming "value"', async () => {
+    await expectThrow(() => setsockopt(good, SOL_SOCKET, SO_REUSEADDR, detached()), TypeError, /"value".*detached/);
+    await expectThrow(() => setsockopt(good, SOL_SOCKET, SO_REUSEADDR, resizable()), TypeError, /"value".*resizable/);
+  });
+});
+
+// ---- Addresses -----------------------------------------------------------------------
+
+const SYNC_ADDR_CALLS: [string, string, (a: unknown) => unknown][] = [
+  ['bind', 'addr', (a) => bind(good, a as Sockaddr)],
+  ['connectSync', 'addr', (a) => connectSync(good, a as Sockaddr)],
+  ['sendtoSync', 'destAddr', (a) => sendtoSync(good, buf, undefined, 0, a as Sockaddr)],
+];
+const ASYNC_ADDR_CALLS: [string, string, (a: unknown) => unknown][] = [
+  ['connect', 'addr', (a) => connect(good, a as Sockaddr)],
+  ['sendto', 'destAddr', (a) => sendto(good, buf, undefined, 0, a as Sockaddr)],
+];
+const BAD_ADDRS: [string, unknown, ErrorType, (n: string) => RegExp][] = [
+  ['null', null, TypeError, (n) => new RegExp(`"${n}" argument must be a socket address object`)],
+  ['undefined', undefined, TypeError, (n) => new RegExp(`"${n}" argument must be a socket address object`)],
+  ["'127.0.0.1:80'", '127.0.0.1:80', TypeError, (n) => typeMsg(n)],
+  ['{}', {}, TypeError, (n) => typeMsg(`${n}.family`)],
+  ["family '2'", { family: '2', address: '127.0.0.1', port: 1 }, TypeError, (n) => typeMsg(`${n}.family`)],
+  ['family 1.5', { family: 1.5, path: '/x' }, RangeError, (n) => rangeMsg(`${n}.family`)],
+  ['an unknown family', { family: 9999 }, RangeError, (n) => typeMsg(`${n}.family`)],
+  ['a numeric address', { family: AF_INET, address: 0x7f000001, port: 1 }, TypeError, (n) => typeMsg(`${n}.address`)],
+  ['a bad IPv4 address', { family: AF_INET, address: '1.2.3.256', port: 1 }, TypeError, (n) => typeMsg(`${n}.address`)],
+  ['port -1', { family: AF_INET, address: '127.0.0.1', port: -1 }, RangeError, (n) => rangeMsg(`${n}.port`)],
+  ['port 65536', { family: AF_INET, address: '127.0.0.1', port: 65536 }, RangeError, (n) => rangeMsg(`${n}.port`)],
+  ["port '80'", { family: AF_INET, address: '127.0.0.1', port: '80' }, TypeError, (n) => typeMsg(`${n}.port`)],
+  ['no port', { family: AF_INET, address: '127.0.0.1' }, TypeError, (n) => typeMsg(`${n}.port`)],
+];
+
+describe('socket addresses', () => {
+  describe.each(SYNC_ADDR_CALLS)('%s', (_fn, name, call) => {
+    it.each(BAD_ADDRS)('%s is rejected naming the argument', async (_s, bad, type, msg) => {
+      await expectThrow(() => call(bad), type, msg(name));
+    });
+  });
+
+  describe.each(ASYNC_ADDR_CALLS)('%s (Promise)', (_fn, name, call) => {
+    it.each(BAD_ADDRS)('%s rejects naming the argument', async (_s, bad, type, msg) => {
+      await expectReject(() => call(bad), type, msg(name));
+    });
+  });
+
+  it('a family that does not match the socket is a TypeError (sync) / rejection (async)', async () => {
+    const udp = track(socket(AF_INET, SOCK_DGRAM, 0));
+    const unix = { family: AF_UNIX, path: '/tmp/nowhere' };
+    await expectThrow(() => bind(udp, unix), TypeError, /"addr\.family".*does not match/);
+    await expectThrow(() => connectSync(udp, unix), TypeError, /"addr\.family".*does not match/);
+    await expectThrow(() => sendtoSync(udp, buf, undefined, 0, unix), TypeError, /"destAddr\.family".*does not match/);
+    await expectReject(() => connect(udp, unix), TypeError, /"addr\.family".*does not match/);
+    await expectReject(() => sendto(udp, buf, undefined, 0, unix), TypeError, /"destAddr\.family".*does not match/);
+  });
+});
+
+// ---- poll ---------------------------------------------------------------------------
+
+const BAD_POLL: [string, unknown, unknown, ErrorType, RegExp][] = [
+  ['fds not an array', { fd: 3, events: POLLIN }, 0, TypeError, /"fds" argument must be an array/],
+  ['fds null', null, 0, TypeError, /"fds"/],
+  ['an entry null', [null], 0, TypeError, /"fds\[0\]" element must be an object/],
+  ['an entry a number', [{ fd: 0, events: POLLIN }, 3], 0, TypeError, /"fds\[1\]"/],
+  ["fd '3'", [{ fd: '3', events: POLLIN }], 0, TypeError, typeMsg('fds[0].fd')],
+  ['fd 1.5', [{ fd: 1.5, events: POLLIN }], 0, RangeError, rangeMsg('fds[0].fd')],
+  ['no events', [{ fd: 0 }], 0, TypeError, typeMsg('fds[0].events')],
+  ['events -1', [{ fd: 0, events: -1 }], 0, RangeError, rangeMsg('fds[0].events')],
+  ['events 0x8000', [{ fd: 0, events: 0x8000 }], 0, RangeError, rangeMsg('fds[0].events')],
+  ['timeoutMs -2', [], -2, RangeError, rangeMsg('timeoutMs')],
+  ["timeoutMs '0'", [], '0', TypeError, typeMsg('timeoutMs')],
+  ['timeoutMs undefined', [], undefined, TypeError, typeMsg('timeoutMs')],
+];
+
+describe('poll', () => {
+  it.each(BAD_POLL)('pollSync: %s', async (_s, fds, timeout, type, msg) => {
+    await expectThrow(() => pollSync(fds as never, timeout as number), type, msg);
+  });
+  it.each(BAD_POLL)('poll (Promise): %s rejects', async (_s, fds, timeout, type, msg) => {
+    await expectReject(() => poll(fds as never, timeout as number), type, msg);
+  });
+});
+
+// ---- getaddrinfo ------------------------------------------------------------------------
+
+const BAD_GAI: [string, unknown[], ErrorType, RegExp][] = [
+  ['node 42', [42, '80'], TypeError, /"node" argument must be a string or null/],
+  ['node {}', [{}, '80'], TypeError, /"node"/],
+  ['service 80', ['127.0.0.1', 80], TypeError, /"service" argument must be a string or null/],
+  ['node with a NUL', ['127.0.0.1\0evil', '80'], TypeError, /"node".*NUL/],
+  ['service with a NUL', ['127.0.0.1', '80\0'], TypeError, /"service".*NUL/],
+  ['hints null', ['127.0.0.1', '80', null], TypeError, /"hints" argument must be an object/],
+  ["hints 'x'", ['127.0.0.1', '80', 'x'], TypeError, /"hints"/],
+  ["hints.flags '1'", ['127.0.0.1', '80', { flags: '1' }], TypeError, typeMsg('hints.flags')],
+  ['hints.family 1.5', ['127.0.0.1', '80', { family: 1.5 }], RangeError, rangeMsg('hints.family')],
+  ['hints.socktype null', ['127.0.0.1', '80', { socktype: null }], TypeError, typeMsg('hints.socktype')],
+  ['hints.protocol NaN', ['127.0.0.1', '80', { protocol: NaN }], RangeError, rangeMsg('hints.protocol')],
+];
+
+describe('getaddrinfo', () => {
+  it.each(BAD_GAI)('getaddrinfoSync: %s', async (_s, args, type, msg) => {
+    await expectThrow(() => (getaddrinfoSync as (...a: unknown[]) => unknown)(...args), type, msg);
+  });
+  it.each(BAD_GAI)('getaddrinfo (Promise): %s rejects', async (_s, args, type, msg) => {
+    await expectReject(() => (getaddrinfo as (...a: unknown[]) => unknown)(...args), type, msg);
+  });
+});
+
+// ---- opts of every async call ----------------------------------------------------------------
+
+const ASYNC_OPTS_CALLS: [string, (opts: unknown) => unknown][] = [
+  ['accept', (o) => accept(good, o as never)],
+  ['connect', (o) => connect(good, AU, o as never)],
+  ['read', (o) => read(good, buf, undefined, o as never)],
+  ['write', (o) => write(good, buf, undefined, o as never)],
+  ['recv', (o) => recv(good, buf, undefined, 0, o as never)],
+  ['send', (o) => send(good, buf, undefined, 0, o as never)],
+  ['recvfrom', (o) => recvfrom(good, buf, undefined, 0, o as never)],
+  ['sendto', (o) => sendto(good, buf, undefined, 0, AU, o as never)],
+  ['poll', (o) => poll([], 0, o as never)],
+  ['epoll_wait', (o) => epoll_wait(epfd, 1, 0, o as never)],
+  ['getaddrinfo', (o) => getaddrinfo('127.0.0.1', '80', {}, o as never)],
+];
+const BAD_OPTS: [string, unknown, ErrorType, RegExp][] = [
+  ["'x'", 'x', TypeError, /"opts" argument must be an object/],
+  ['null', null, TypeError, /"opts" argument must be an object/],
+  ['signal {}', { signal: {} }, TypeError, /"opts\.signal" property must be an AbortSignal/],
+  ['timeout -1', { timeout: -1 }, RangeError, rangeMsg('opts.timeout')],
+  ['timeout 1.5', { timeout: 1.5 }, RangeError, rangeMsg('opts.timeout')],
+  ["timeout '10'", { timeout: '10' }, TypeError, typeMsg('opts.timeout')],
+];
+
+describe('opts', () => {
+  describe.each(ASYNC_OPTS_CALLS)('%s', (_fn, call) => {
+    it.each(BAD_OPTS)('opts %s rejects naming it', async (_s, bad, type, msg) => {
+      await expectReject(() => call(bad), type, msg);
+    });
+  });
+});
+
+// ---- epoll and watch: ranges beyond "an int32" ----------------------------------------------
+
+describe('epoll and watch', () => {
+  it('epoll_ctl: event must be an object; event.data an integer from 0 to 2^53-1', async () => {
+    for (const bad of [null, 'x', 5]) {
+      await expectThrow(() => epoll_ctl(epfd, EPOLL_CTL_ADD, good, bad as never), TypeError, /"event" argument must be an object/);
+    }
+    for (const bad of [-1, 1.5, 2 ** 53, NaN]) {
+      await expectThrow(() => epoll_ctl(epfd, EPOLL_CTL_ADD, good, { events: EPOLLIN, data: bad }), RangeError,
+        rangeMsg('event.data'));
+    }
+    await expectThrow(() => epoll_ctl(epfd, EPOLL_CTL_ADD, good, { events: EPOLLIN, data: '1' as unknown as number }),
+      TypeError, typeMsg('event.data'));
+    // event.events is a 32-bit mask (EPOLLET is bit 31): signed or unsigned, but an integer that fits.
+    for (const bad of [1.5, NaN, 2 ** 32, -(2 ** 31) - 1]) {
+      await expectThrow(() => epoll_ctl(epfd, EPOLL_CTL_ADD, good, { events: bad, data: 0 }), RangeError,
+        rangeMsg('event.events'));
+    }
+    for (const bad of ['1', null, undefined]) {
+      await expectThrow(() => epoll_ctl(epfd, EPOLL_CTL_ADD, good, { events: bad as unknown as number, data: 0 }),
+        TypeError, typeMsg('event.events'));
+    }
+  });
+
+  it('epoll_wait(Sync): maxevents from 1 to 65536, timeoutMs >= -1', async () => {
+    for (const bad of [0, -1, 65537]) {
+      await expectThrow(() => epoll_waitSync(epfd, bad, 0), RangeError, rangeMsg('maxevents'));
+      await expectReject(() => epoll_wait(epfd, bad, 0), RangeError, rangeMsg('maxevents'));
+    }
+    await expectThrow(() => epoll_waitSync(epfd, 1, -2), RangeError, rangeMsg('timeoutMs'));
+    await expectReject(() => epoll_wait(epfd, 1, -2), RangeError, rangeMsg('timeoutMs'));
+  });
+
+  it('watch: events from 0 to 0x7fff; listener a function; update() checks its events too', async () => {
+    for (const bad of [-1, 0x8000]) {
+      await expectThrow(() => watch(good, bad, () => undefined), RangeError, rangeMsg('events'));
+    }
+    for (const bad of [undefined, null, 'f', {}]) {
+      await expectThrow(() => watch(good, POLLIN, bad as never), TypeError, /"listener" argument must be of type function/);
+    }
+    const fd = track(socket(AF_INET, SOCK_STREAM, 0));
+    const w = watch(fd, 0, () => undefined);
+    try {
+      await expectThrow(() => w.update('x' as unknown as number), TypeError, typeMsg('events'));
+      await expectThrow(() => w.update(-1), RangeError, rangeMsg('events'));
+    } finally {
+      w.close();
+    }
+  });
+});
+
+// ---- The rest of the exports ---------------------------------------------------------------
+
+describe('other exports', () => {
+  it('onTrace: a listener that is not a function is a TypeError naming "listener"', async () => {
+    for (const bad of [undefined, null, 'f', {}]) {
+      await expectThrow(() => onTrace(bad as never), TypeError, /"listener" argument must be of type function/);
+    }
+  });
+
+  it('errnoName: a non-number or non-integer errno is a TypeError/RangeError naming "errno"', async () => {
+    await expectThrow(() => errnoName('x' as unknown as number), TypeError, /errno/);
+    await expectThrow(() => errnoName(1.5), RangeError, /errno/);
+  });
+
+  it('formatTrace: a record that is not a trace record is a TypeError naming "record"', async () => {
+    for (const bad of [null, undefined, {}, 'x']) {
+      await expectThrow(() => formatTrace(bad as never), TypeError, /"record"/);
+    }
+  });
+
+  it('every exported function is covered by this file', () => {
+    const covered = new Set([
+      ...SYNC_FD_CALLS.map(([n]) => n.split(' ')[0]), ...ASYNC_FD_CALLS.map(([n]) => n),
+      ...INT_ARGS.map(([n]) => n), ...ASYNC_INT_ARGS.map(([n]) => n), 'pollSync', 'poll',
+      'getaddrinfoSync', 'getaddrinfo',
+      'onTrace', 'errnoName', 'formatTrace',
+      'threadpool', // Takes no arguments.
+      'SocketError', 'AbortError', // Classes (see errors.test.ts).
+    ]);
+    const exported = Object.entries(lib).filter(([, v]) => typeof v === 'function').map(([k]) => k);
+    expect(exported.filter((name) => !covered.has(name))).toEqual([]);
+  });
+});
