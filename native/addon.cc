@@ -115,6 +115,7 @@ void Teardown(void* arg) {
   CloseAllWatchers(data);
   while (!data->calls.empty() || !data->watchers.empty()) uv_run(data->loop, UV_RUN_ONCE);
   napi_async_destroy(data->env, data->async_context);
+  if (data->termination_probe != nullptr) napi_delete_reference(data->env, data->termination_probe);
   delete data;
 }
 
@@ -123,10 +124,13 @@ Napi::Value Cancel(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), CancelCall(DataOf(info), id, IntArg(info, 1, "errno")));
 }
 
-// process.on('exit'): Node joins the pool threads after 'exit' (libuv's
-// library shutdown), so every blocked call must be woken before that.
+// process.on('exit'): Node joins the pool threads (libuv's library
+// shutdown) and the worker_threads after 'exit', so every blocked call must
+// be woken before that: this environment's, and on the main thread every
+// call of the process (worker_threads' *Sync calls included).
 Napi::Value CancelAllExport(const Napi::CallbackInfo& info) {
   CancelAll(DataOf(info), ECANCELED);
+  if (!DataOf(info)->worker_thread) CancelAllInFlight(ECANCELED);
   return info.Env().Undefined();
 }
 
@@ -150,6 +154,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->addr_scratch = Napi::Persistent(scratch);
   data->addr_scratch_data = scratch.Data();
   NAPI_THROW_IF_FAILED(env, napi_add_env_cleanup_hook(env, Teardown, data), exports);
+  data->worker_thread = !IsMainThread();
+  if (data->worker_thread) {
+    napi_value probe;
+    NAPI_THROW_IF_FAILED(
+        env, napi_run_script(env, Napi::String::New(env, "(function bsdSocketsProbe() {})"), &probe),
+        exports);
+    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, probe, 1, &data->termination_probe),
+                         exports);
+  }
 
   // SAFETY: the counters are process-wide statics that outlive every
   // environment; lock-free std::atomic<int32_t> has int32_t's layout.

@@ -25,6 +25,9 @@ struct AddonData {
   Napi::Reference<Napi::Uint32Array> addr_scratch;
   uint32_t* addr_scratch_data = nullptr;
   bool tearing_down = false;
+  // A worker_thread's environment: its *Sync calls wait wakeably (async_call.h).
+  bool worker_thread = false;
+  napi_ref termination_probe = nullptr;
   // watch() handles by id; a handle leaves the map when uv_close completes.
   std::unordered_map<uint32_t, struct PollWatcher*> watchers;
   uint32_t next_watcher_id = 1;

@@ -3,12 +3,14 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/eventfd.h>
 #endif
 
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 
 namespace bsd {
@@ -37,6 +39,13 @@ struct WakeupFd {
       write_fd = p[1];
     }
 #endif
+  }
+  // A worker_thread's *Sync calls use one too, and such a thread ends. Every
+  // waker writes under the registry mutex before the call releases its fds,
+  // so no write can reach these numbers after they are closed.
+  ~WakeupFd() {
+    if (read_fd >= 0) ::close(read_fd);
+    if (write_fd >= 0 && write_fd != read_fd) ::close(write_fd);
   }
   void Drain() const {
     char buf[64];
@@ -67,11 +76,17 @@ int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms) {
       int64_t left = deadline - NowNs();
       wait_ms = left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
     }
+    bool tick = call.ticks() && (wait_ms < 0 || wait_ms > InFlight::kTickMs);
+    if (tick) wait_ms = InFlight::kTickMs;
     r = ::poll(fds, n, wait_ms);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       r = -errno;
       break;
+    }
+    if (r == 0 && tick) {
+      call.RunTick();
+      continue;
     }
     if (fds[n - 1].revents != 0) {
       wake.Drain();
@@ -83,6 +98,16 @@ int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms) {
   }
   call.Disarm();
   return r;
+}
+
+int SocketTimeoutMs(int fd, short events) {
+  timeval tv{};
+  socklen_t len = sizeof(tv);
+  int name = (events & POLLOUT) ? SO_SNDTIMEO : SO_RCVTIMEO;
+  if (getsockopt(fd, SOL_SOCKET, name, &tv, &len) != 0) return -1;  // Not a socket.
+  if (tv.tv_sec == 0 && tv.tv_usec == 0) return -1;
+  int64_t ms = int64_t{tv.tv_sec} * 1000 + (tv.tv_usec + 999) / 1000;
+  return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
 }
 
 bool IsNonBlocking(int fd) {
@@ -192,6 +217,22 @@ void AsyncCallBase::Cancel(int err) {
 
 void CancelAll(AddonData* data, int err) {
   for (auto& entry : data->calls) entry.second->Cancel(err);
+}
+
+// Calls a JS function that does nothing: V8 handles a pending
+// TerminateExecution (worker.terminate()) at JS function entry, and the call
+// then fails. Runs on the worker_thread itself, inside its blocked call.
+int TerminationTick(void* arg) {
+  auto* data = static_cast<AddonData*>(arg);
+  napi_env env = data->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return ECANCELED;
+  napi_value probe, global, ignored;
+  napi_status s = napi_get_reference_value(env, data->termination_probe, &probe);
+  if (s == napi_ok) s = napi_get_global(env, &global);
+  if (s == napi_ok) s = napi_call_function(env, global, probe, 0, nullptr, &ignored);
+  napi_close_handle_scope(env, scope);
+  return s == napi_ok ? 0 : ECANCELED;
 }
 
 void CancelCallsOnFd(AddonData* data, int fd, int err) {

@@ -66,6 +66,28 @@ class AsyncCallBase {
   friend void CancelAll(AddonData* data, int err);
 };
 
+// Registers `call` as using each of op's fds (close-safety); 0 or -EBADF,
+// in which case none stays registered.
+template <typename Op>
+int AcquireOpFds(const Op& op, InFlight* call) {
+  int err = 0;
+  size_t acquired = 0;
+  op.ForEachFd([&](int fd) {
+    if (err == 0 && (err = AcquireFd(fd, call)) == 0) acquired++;
+  });
+  if (err != 0) {
+    op.ForEachFd([&](int fd) {
+      if (acquired > 0) ReleaseFd(fd, call), acquired--;
+    });
+  }
+  return err;
+}
+
+template <typename Op>
+void ReleaseOpFds(const Op& op, InFlight* call) {
+  op.ForEachFd([&](int fd) { ReleaseFd(fd, call); });
+}
+
 template <typename Op>
 class AsyncCall final : public AsyncCallBase {
  public:
@@ -100,22 +122,8 @@ class AsyncCall final : public AsyncCallBase {
       return env.Undefined();
     }
   }
-  int AcquireFds() override {
-    int err = 0;
-    size_t acquired = 0;
-    op_.ForEachFd([&](int fd) {
-      if (err == 0 && (err = AcquireFd(fd, &inflight_)) == 0) acquired++;
-    });
-    if (err != 0) {
-      op_.ForEachFd([&](int fd) {
-        if (acquired > 0) ReleaseFd(fd, &inflight_), acquired--;
-      });
-    }
-    return err;
-  }
-  void ReleaseFds() override {
-    op_.ForEachFd([&](int fd) { ReleaseFd(fd, &inflight_); });
-  }
+  int AcquireFds() override { return AcquireOpFds(op_, &inflight_); }
+  void ReleaseFds() override { ReleaseOpFds(op_, &inflight_); }
 
   Op op_;
 };
@@ -123,6 +131,23 @@ class AsyncCall final : public AsyncCallBase {
 // Wakes every call of this environment with -err and dequeues those not yet
 // running (process exit, worker_thread end).
 void CancelAll(AddonData* data, int err);
+
+// A *Sync call in a worker_thread: the same wakeable driver as the async
+// form, on the calling thread. close() from another thread settles it with
+// EBADF, process exit wakes it, and worker.terminate() is noticed within
+// InFlight::kTickMs — where C's blocking call would hold the thread (and
+// Node, which joins the thread) forever.
+int TerminationTick(void* data);
+template <typename Op>
+ssize_t RunOnWorkerThread(Op& op, AddonData* data) {
+  InFlight call;
+  call.SetTick(TerminationTick, data);
+  int err = AcquireOpFds(op, &call);
+  if (err != 0) return err;
+  ssize_t r = RunAsync(op, call);
+  ReleaseOpFds(op, &call);
+  return r;
+}
 // Cancels call `id` of this environment; false when it has already settled.
 bool CancelCall(AddonData* data, uint32_t id, int err);
 // Cancels this environment's calls on `fd` (close): queued ones are dequeued

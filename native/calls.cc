@@ -427,7 +427,13 @@ GetaddrinfoOp CaptureGetaddrinfo(const Napi::CallbackInfo& info) {
 template <typename Op, Op (*Capture)(const Napi::CallbackInfo&), size_t kArgc>
 Napi::Value SyncExport(const Napi::CallbackInfo& info) {
   Op op = Capture(info);
-  ssize_t r = op.Sync();
+  ssize_t r;
+  if constexpr (Op::kWakeable) {
+    AddonData* data = DataOf(info);
+    r = data->worker_thread ? RunOnWorkerThread(op, data) : op.Sync();
+  } else {
+    r = op.Sync();
+  }
   if constexpr (Op::kHasExtra) {
     Napi::Value extra = op.Extra(info.Env());
     if (info.Length() > kArgc && info[kArgc].IsArray()) {

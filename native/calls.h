@@ -21,6 +21,7 @@ struct OpBase {
   static constexpr bool kOwnDriver = false;  // true: the op defines RunAsync.
   static constexpr bool kHasExtra = false;   // true: the op defines Extra().
   static constexpr bool kReturnsFd = false;  // true: a result >= 0 is a new fd.
+  static constexpr bool kWakeable = true;    // false: a library call nothing can wake.
   bool NonBlockingCall() const { return false; }  // MSG_DONTWAIT: EAGAIN at once.
   ssize_t Progress() const { return 0; }     // Bytes done before a stop.
   template <typename F>
@@ -129,6 +130,7 @@ struct PollOp : OpBase {
 struct GetaddrinfoOp : OpBase {
   static constexpr bool kOwnDriver = true;
   static constexpr bool kHasExtra = true;
+  static constexpr bool kWakeable = false;
   bool has_node = false, has_service = false;
   std::string node, service;
   addrinfo hints{};

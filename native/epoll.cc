@@ -118,7 +118,8 @@ Napi::Value EpollCtl(const Napi::CallbackInfo& info) {
 
 Napi::Value EpollWaitSync(const Napi::CallbackInfo& info) {
   EpollWaitOp op = CaptureEpollWait(info);
-  ssize_t r = op.Sync();
+  AddonData* data = DataOf(info);
+  ssize_t r = data->worker_thread ? RunOnWorkerThread(op, data) : op.Sync();
   op.Extra(info.Env());
   return Napi::Number::New(info.Env(), static_cast<double>(r));
 }

@@ -109,6 +109,13 @@ std::shared_ptr<std::mutex> AcceptLockIfInUse(int fd) {
   return it->second.accept_lock;
 }
 
+void CancelAllInFlight(int err) {
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  for (auto& entry : Registry()) {
+    for (InFlight* call : entry.second.calls) call->Cancel(err);
+  }
+}
+
 void NudgeFd(int fd) {
   std::lock_guard<std::mutex> lock(RegistryMutex());
   auto it = Registry().find(fd);

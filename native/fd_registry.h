@@ -29,7 +29,23 @@ class InFlight {
   void Arm(int wake_write_fd) { wake_fd_.store(wake_write_fd, std::memory_order_seq_cst); }
   void Disarm() { wake_fd_.store(-1, std::memory_order_seq_cst); }
 
+  // A check the waiting thread runs every kTickMs while it waits; a non-zero
+  // errno it returns cancels the call. (A *Sync call in a worker_thread uses
+  // it to notice worker.terminate(), which nothing else can tell it.)
+  using Tick = int (*)(void* arg);
+  static constexpr int kTickMs = 100;
+  void SetTick(Tick tick, void* arg) {
+    tick_ = tick;
+    tick_arg_ = arg;
+  }
+  bool ticks() const { return tick_ != nullptr; }
+  void RunTick() {
+    if (int err = tick_(tick_arg_)) Cancel(err);
+  }
+
  private:
+  Tick tick_ = nullptr;
+  void* tick_arg_ = nullptr;
   std::atomic<int> cancel_errno_{0};
   std::atomic<int> wake_fd_{-1};
 };
@@ -48,5 +64,7 @@ void NudgeFd(int fd);
 std::shared_ptr<std::mutex> AcceptLockIfInUse(int fd);
 // Writes to a wake-up fd (eventfd or pipe); safe from any thread.
 void WakeFd(int fd);
+// Cancels every registered call of the process (process exit).
+void CancelAllInFlight(int err);
 
 }  // namespace bsd

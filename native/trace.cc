@@ -24,6 +24,14 @@ int32_t ThreadId() {
   return tid;
 }
 
+bool IsMainThread() {
+#ifdef __linux__
+  return ThreadId() == static_cast<int32_t>(getpid());
+#else
+  return pthread_main_np() != 0;
+#endif
+}
+
 int64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "fd_registry.h"
+#include "trace.h"
 
 namespace bsd {
 
@@ -25,6 +26,10 @@ bool IsNonBlocking(int fd);
 // poll(2) with a zero timeout: is `fd` ready for `events` right now?
 bool ReadyNow(int fd, short events);
 
+// SO_RCVTIMEO (waiting to read) or SO_SNDTIMEO (to write) of a socket, in
+// ms; -1 when unset. After it, C's blocking call fails with EAGAIN.
+int SocketTimeoutMs(int fd, short events);
+
 // The generic asynchronous driver for an op on one fd: try the call without
 // blocking; on EAGAIN wait for readiness (or a wake-up) and try again. An op
 // with its own driver (poll, connect, getaddrinfo) defines RunAsync instead.
@@ -34,6 +39,7 @@ ssize_t RunAsync(Op& op, InFlight& call) {
     return op.RunAsync(call);
   } else {
     bool mode_checked = false;
+    int64_t deadline = -1;  // From SO_RCVTIMEO/SO_SNDTIMEO, as the blocking call has.
     for (;;) {
       if (int err = call.cancelled()) return op.Progress() > 0 ? op.Progress() : -err;
       ssize_t r = op.TryNow();
@@ -42,10 +48,18 @@ ssize_t RunAsync(Op& op, InFlight& call) {
         if (op.NonBlockingCall() || IsNonBlocking(op.fd)) {
           return op.Progress() > 0 ? op.Progress() : r;
         }
+        int timeout = SocketTimeoutMs(op.fd, op.Events());
+        if (timeout >= 0) deadline = NowNs() + int64_t{timeout} * 1000000;
         mode_checked = true;
       }
+      int wait_ms = -1;
+      if (deadline >= 0) {
+        int64_t left = deadline - NowNs();
+        if (left <= 0) return op.Progress() > 0 ? op.Progress() : -EAGAIN;
+        wait_ms = static_cast<int>((left + 999999) / 1000000);
+      }
       pollfd fds[2] = {{op.fd, op.Events(), 0}, {}};
-      int w = WaitFor(call, fds, 2, -1);
+      int w = WaitFor(call, fds, 2, wait_ms);
       if (w < 0) return op.Progress() > 0 ? op.Progress() : w;
     }
   }

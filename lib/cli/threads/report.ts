@@ -146,7 +146,8 @@ export function readingOf(result: ThreadsResult): string {
         return `thread per connection${held} ${sockets} on ${threads} and ${mb(r)}` +
           (r.setupMs !== null && r.setupMs >= 1000 ? `, after ${ms(r.setupMs)} starting them` : '');
       case 'pool-sized':
-        return `the pool sized to the connections${held} ${sockets} on ${threads}`;
+        return `the pool sized to the connections${held} ${sockets} on ${threads}` +
+          (r.poolCapped ? ` (its pool capped at libuv's ${r.poolSize} threads)` : '');
       default:
         return r.server.loaded.sockets < full && !r.frozen
           ? `the default pool${held} at most ${sockets} on ${threads}, the other clients waiting in the listen backlog until accept() got a pool thread`
