@@ -90,7 +90,28 @@ function load(): Native {
     );
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(found) as Native;
+  const addon = require(found) as Native;
+  // An addon built from older sources than lib/ would fail later, deep in a
+  // completion callback: name the problem now.
+  const missing = EXPECTED.filter((name) => !(name in addon));
+  if (missing.length > 0) {
+    throw new Error(
+      `bsd-sockets: the native addon ${found} is older than lib/ (it lacks ${missing.join(', ')}). ` +
+        'Rebuild it: `npm run build` (node-gyp) or `npm run build:cmake` (cmake-js).',
+    );
+  }
+  return addon;
 }
+
+/** Every export `Native` declares, checked at load. */
+const EXPECTED: (keyof Native)[] = [
+  'constants', 'poolCounters', 'poolSize', 'traceSlots', 'mainThreadId', 'sunPathSize', 'addrScratch',
+  'packSockaddr', 'cancel', 'cancelAll', 'threadId', 'errnoName', 'strerror', 'socket', 'bind', 'listen',
+  'close', 'shutdown', 'setsockopt', 'getsockoptInt', 'getsockoptBuf', 'getsockname', 'getpeername',
+  'fcntl', 'socketpair', 'acceptSync', 'accept', 'connectSync', 'connect', 'readSync', 'read',
+  'writeSync', 'write', 'recvSync', 'recv', 'sendSync', 'send', 'recvfromSync', 'recvfrom',
+  'sendtoSync', 'sendto', 'pollSync', 'poll', 'getaddrinfoSync', 'getaddrinfo', 'epoll_create1',
+  'epoll_ctl', 'epoll_waitSync', 'epoll_wait', 'watchStart', 'watchUpdate', 'watchClose', 'watchRef',
+];
 
 export const native: Native = load();

@@ -73,6 +73,23 @@ function datagram(srcPort: number, dstPort: number, payload: string, corrupt: bo
 
 const hex = (n: number) => `0x${n.toString(16).padStart(4, '0')}`;
 
+/**
+ * Reads what is queued on the raw socket without blocking (bounded: other UDP
+ * traffic on the host arrives there too); true once `match` accepts a datagram.
+ */
+function drain(raw: number, buf: Buffer, match: (n: number) => boolean): boolean {
+  for (let i = 0; i < 10_000; i++) {
+    let n: number;
+    try {
+      n = recvfromSync(raw, buf, buf.length, MSG_DONTWAIT).nbytes;
+    } catch {
+      return false; // EAGAIN: nothing more queued.
+    }
+    if (match(n)) return true;
+  }
+  return false;
+}
+
 /** One measurement: fresh receiver and source sockets, the datagrams, and the counters around them. */
 async function measure(raw: number, good: number, bad: number, lines: string[]): Promise<ChecksumResult> {
   const say = (line = '') => lines.push(line);
@@ -105,13 +122,23 @@ async function measure(raw: number, good: number, bad: number, lines: string[]):
       }
     }
     const sent: NonNullable<ChecksumResult['sent']> = [];
+    const buf = Buffer.alloc(2048);
+    // The raw socket gets a copy of every UDP datagram on this host before UDP checks it.
+    let rawSaw = 0;
+    const ours = (n: number) => {
+      const ihl = (buf[0] & 0x0f) * 4;
+      return n >= ihl + 8 && buf.readUInt16BE(ihl) === srcPort && buf.readUInt16BE(ihl + 2) === dst.port;
+    };
     let goodN = 0;
     let badN = 0;
     for (const corrupt of plan) {
       const payload = corrupt ? `datagram ${++badN} (corrupted)` : `datagram ${++goodN} (intact)`;
       const { bytes, checksum } = datagram(srcPort, dst.port, payload, corrupt);
       // For a raw socket the port in the address is unused: the UDP header carries it.
+      drain(raw, buf, () => false);
       sendtoSync(raw, bytes, bytes.length, 0, { family: AF_INET, address: LOOPBACK, port: 0 });
+      // Loopback delivers within sendto(): the raw socket already has its copy (before UDP's check).
+      if (drain(raw, buf, ours)) rawSaw++;
       const onWire = bytes.subarray(8).toString('latin1');
       sent.push({ payload: onWire, checksum: hex(checksum), corrupted: corrupt });
       say(`  sendto(raw) ${bytes.length} bytes, checksum ${hex(checksum)}: "${onWire}"${corrupt ? '  ← one bit flipped after the checksum' : ''}`);
@@ -119,7 +146,6 @@ async function measure(raw: number, good: number, bad: number, lines: string[]):
 
     // Receive until nothing more arrives (bounded in count and time).
     const received: string[] = [];
-    const buf = Buffer.alloc(2048);
     for (let i = 0; i < plan.length + 1; i++) {
       try {
         // The intact ones are expected at once; after them, a short wait shows nothing else comes.
@@ -132,19 +158,6 @@ async function measure(raw: number, good: number, bad: number, lines: string[]):
     }
     for (const r of received) say(`  recvfrom(receiver) = "${r}"`);
     if (received.length === 0) say('  recvfrom(receiver): nothing arrived');
-
-    // The raw socket gets a copy of every UDP datagram before UDP checks it.
-    let rawSaw = 0;
-    for (let i = 0; i < 10_000; i++) {
-      let n: number;
-      try {
-        n = recvfromSync(raw, buf, buf.length, MSG_DONTWAIT).nbytes;
-      } catch {
-        break; // EAGAIN: nothing more.
-      }
-      const ihl = (buf[0] & 0x0f) * 4;
-      if (n >= ihl + 8 && buf.readUInt16BE(ihl + 2) === dst.port && buf.readUInt16BE(ihl) === srcPort) rawSaw++;
-    }
 
     const after = udpCounters();
     const delta: Record<string, number> = {};

@@ -110,8 +110,9 @@ function openConn(idle: boolean, seed: number, latencies: number[],
         conn.onConnect(null);
         return;
       }
+      // POLLERR/POLLHUP too: the read then returns the error (ECONNRESET) or 0.
       if (err) end(conn, err.message);
-      else if (revents & (POLLIN | POLLOUT)) onReadable(conn);
+      else if (revents !== 0) onReadable(conn);
     } catch (e) {
       if (!(e instanceof SocketError && e.code === 'EAGAIN')) end(conn, (e as Error).message);
     }

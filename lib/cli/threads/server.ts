@@ -2,6 +2,7 @@
 // server (REQUEST_BYTES in, the same bytes out) in one of four I/O models.
 // It samples itself — TCP sockets from /proc/self/fd, OS threads from
 // /proc/self/task, RSS — and reports to the lab over the IPC channel.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
@@ -98,7 +99,7 @@ async function acceptOnPool(listener: number): Promise<void> {
 // ---- thread per connection: worker_threads with blocking *Sync calls ---------
 
 /** Threads being started at once: more only makes each start slower on a small machine. */
-const STARTING_MAX = 8;
+const STARTING_MAX = 2 * os.availableParallelism();
 
 function threadPerConnection(listener: number): void {
   const script = path.join(__dirname, 'thread-worker.js');
