@@ -62,6 +62,15 @@ ssize_t Accept(int fd, Sockaddr* peer, int flags) {
   return r;
 }
 
+// A socket that is not listening (a datagram socket, a connected stream)
+// never becomes ready to accept: accept(2) fails on it at once (EOPNOTSUPP,
+// EINVAL), and so must we rather than wait.
+bool IsListening(int fd) {
+  int listening = 0;
+  socklen_t len = sizeof(listening);
+  return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0;
+}
+
 // Two workers woken for one pending connection must not both call accept(2)
 // on a blocking listener: the loser would block where no wake-up reaches it.
 // Accepts of our calls on one fd are serialised by that fd's lock, and
@@ -70,7 +79,7 @@ ssize_t Accept(int fd, Sockaddr* peer, int flags) {
 // connection between the check and the call.
 ssize_t AcceptWhenReady(int fd, Sockaddr* peer, int flags, std::mutex& lock) {
   std::lock_guard<std::mutex> guard(lock);
-  if (!ReadyNow(fd, POLLIN)) return -EAGAIN;
+  if (!ReadyNow(fd, POLLIN) && IsListening(fd)) return -EAGAIN;
   return Accept(fd, peer, flags);
 }
 
@@ -115,7 +124,7 @@ const char* EaiName(int code) {
 // under the lock); otherwise it is the plain call.
 ssize_t AcceptOp::Sync() {
   std::shared_ptr<std::mutex> lock = AcceptLockIfInUse(fd);
-  if (!lock || IsNonBlocking(fd)) return Accept(fd, &peer, flags);
+  if (!lock || IsNonBlocking(fd) || !IsListening(fd)) return Accept(fd, &peer, flags);
   for (;;) {
     pollfd p = {fd, POLLIN, 0};
     if (::poll(&p, 1, -1) < 0 && errno != EINTR) return -errno;
