@@ -1,5 +1,6 @@
 // The one place that builds errors from native results: SocketError for a
 // failed system call, AbortError for an aborted async call.
+import * as os from 'node:os';
 import { native } from './binding';
 import type { Sockaddr } from './sockaddr';
 
@@ -46,11 +47,27 @@ function describe(addr: Sockaddr): string {
   return addr.family === native.constants.AF_INET6 ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
 }
 
-/** `connect ECONNREFUSED 127.0.0.1:1`, Node's message shape. */
+const { EAGAIN, EWOULDBLOCK } = os.constants.errno;
+
+/**
+ * `connect ECONNREFUSED 127.0.0.1:1`, Node's message shape. EAGAIN is the
+ * flow control of non-blocking sockets — a server draining a socket meets it
+ * on every readiness, 100,000 times a second — so it carries no stack trace,
+ * whose capture would cost several times the system call itself.
+ */
 export function socketError(errno: number, syscall: string, addr?: Sockaddr | null): SocketError {
   const code = errnoName(errno);
   const where = addr ? ` ${describe(addr)}` : '';
-  return new SocketError(`${syscall} ${code}${where}`, { code, errno, syscall, addr });
+  if (errno !== EAGAIN && errno !== EWOULDBLOCK) {
+    return new SocketError(`${syscall} ${code}${where}`, { code, errno, syscall, addr });
+  }
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new SocketError(`${syscall} ${code}${where}`, { code, errno, syscall, addr });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 /** Throws a SocketError for a negative native result; returns it otherwise. */

@@ -98,12 +98,14 @@ async function bulk() {
   const lfd = bound(SOCK_STREAM);
   for (;;) {
     if (mode === 'watch') {
+      // One read per readiness: the watch is level-triggered, so it fires
+      // again while data remains (no EAGAIN exception to end a drain loop).
       await new Promise((resolve) => {
         const lw = b.watch(lfd, POLLIN, () => drain(() => {
           const c = b.acceptSync(lfd, SOCK_NONBLOCK).fd;
           lw.close();
           const w = b.watch(c, POLLIN, () => drain(() => {
-            if (b.readSync(c, buf) > 0) return true;
+            if (b.readSync(c, buf) > 0) return false;
             w.close();
             b.writeSync(c, Buffer.from('!'));
             b.close(c);
@@ -137,9 +139,11 @@ async function udp() {
       await b.sendto(fd, buf, nbytes, 0, addr);
     }
   }
+  // One datagram per readiness (level-triggered: it fires again for the next).
   b.watch(fd, POLLIN, () => drain(() => {
     const { nbytes, addr } = b.recvfromSync(fd, buf, buf.length, 0);
     b.sendtoSync(fd, buf, nbytes, 0, addr);
+    return false;
   }));
 }
 
