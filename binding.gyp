@@ -9,6 +9,7 @@
         "native/constants.cc",
         "native/epoll.cc",
         "native/fd_registry.cc",
+        "native/sanitizer.cc",
         "native/sockaddr.cc",
         "native/trace.cc",
         "native/watch.cc"

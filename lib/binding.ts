@@ -21,6 +21,8 @@ export interface Native {
   cancel(id: number, errno: number): boolean;
   cancelAll(): void;
   threadId(): number;
+  /** LeakSanitizer's check now (sanitizer.cc): 0 none leaked, 1 leaks (printed on stderr), -1 not an ASan build. */
+  leakCheck(): number;
   errnoName(errno: number): string | undefined;
   strerror(errno: number): string;
 
@@ -106,7 +108,7 @@ function load(): Native {
 /** Every export `Native` declares, checked at load. */
 const EXPECTED: (keyof Native)[] = [
   'constants', 'poolCounters', 'poolSize', 'traceSlots', 'mainThreadId', 'sunPathSize', 'addrScratch',
-  'packSockaddr', 'cancel', 'cancelAll', 'threadId', 'errnoName', 'strerror', 'socket', 'bind', 'listen',
+  'packSockaddr', 'cancel', 'cancelAll', 'threadId', 'leakCheck', 'errnoName', 'strerror', 'socket', 'bind', 'listen',
   'close', 'shutdown', 'setsockopt', 'getsockoptInt', 'getsockoptBuf', 'getsockname', 'getpeername',
   'fcntl', 'socketpair', 'acceptSync', 'accept', 'connectSync', 'connect', 'readSync', 'read',
   'writeSync', 'write', 'recvSync', 'recv', 'sendSync', 'send', 'recvfromSync', 'recvfrom',

@@ -140,6 +140,8 @@ Napi::Value ThreadIdExport(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+Napi::Value LeakCheck(const Napi::CallbackInfo& info);  // sanitizer.cc
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->env = env;
@@ -179,6 +181,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cancel", Napi::Function::New(env, Cancel, "cancel", data));
   exports.Set("cancelAll", Napi::Function::New(env, CancelAllExport, "cancelAll", data));
   exports.Set("threadId", Napi::Function::New(env, ThreadIdExport, "threadId", data));
+  exports.Set("leakCheck", Napi::Function::New(env, LeakCheck, "leakCheck", data));
   InitCalls(env, exports, data);
   InitEpoll(env, exports, data);
   InitWatch(env, exports, data);

@@ -164,7 +164,6 @@ void AsyncCallBase::Work(uv_work_t* req) {
   int cancelled = self->inflight_.cancelled();
   self->result_ = cancelled != 0 ? -cancelled : self->Execute();
   self->ended_at_ = NowNs();
-  self->executed_ = true;
   // Released here, not in AfterWork: a close() deferred until this call left
   // happens now, and does not depend on the event loop running again.
   self->ReleaseFds();

@@ -59,7 +59,6 @@ class AsyncCallBase {
   Napi::Reference<Napi::Value> pin_;  // The buffer a worker reads or writes.
   uint32_t id_ = 0;
   ssize_t result_ = 0;
-  bool executed_ = false;
   int32_t tid_ = 0;
   int64_t queued_at_ = 0, started_at_ = 0, ended_at_ = 0;
 
