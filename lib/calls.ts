@@ -32,27 +32,36 @@ function checkAddr(fd: number, addr: unknown, name = 'addr', allowUnspec = false
 }
 
 // The per-datagram address paths (sendto in a loop, recvfrom, accept) cost
-// next to nothing: a destination object is checked and converted to sockaddr
-// bytes once, then reused while its fields are unchanged; an IPv4 source
-// comes back as three numbers in addrScratch instead of a native object.
+// next to nothing: a destination is checked and converted to sockaddr bytes
+// once, then reused while the same fields come again — from the same object
+// (a loop sending to one address) or from an equal one (an echo server
+// replying to the address recvfrom just gave); an IPv4 source comes back as
+// three numbers in addrScratch instead of a native object.
 type AddrFields = { family: number; address?: string; port?: number; path?: string; flowinfo?: number; scopeId?: number };
-const packed = new WeakMap<object, AddrFields & { bytes: Uint8Array }>();
+type Packed = AddrFields & { bytes: Uint8Array };
+const packedByObject = new WeakMap<object, Packed>();
+let lastPacked: Packed | undefined;
+
+function samePacked(p: Packed | undefined, a: AddrFields): p is Packed {
+  return p !== undefined && p.family === a.family && p.address === a.address && p.port === a.port &&
+    p.path === a.path && p.flowinfo === a.flowinfo && p.scopeId === a.scopeId;
+}
 
 function packAddr(fd: number, addr: unknown, name: string): Uint8Array {
-  const p = typeof addr === 'object' && addr !== null ? packed.get(addr) : undefined;
   const a = addr as AddrFields;
-  if (p !== undefined && p.family === a.family && p.address === a.address && p.port === a.port &&
-      p.path === a.path && p.flowinfo === a.flowinfo && p.scopeId === a.scopeId) {
+  let p = typeof addr === 'object' && addr !== null ? (samePacked(lastPacked, a) ? lastPacked : packedByObject.get(addr)) : undefined;
+  if (samePacked(p, a)) {
     validateFamily(p as Sockaddr, domains.get(fd), name);
-    return p.bytes;
+  } else {
+    const checked = checkAddr(fd, addr, name) as AddrFields;
+    p = {
+      family: checked.family, address: checked.address, port: checked.port, path: checked.path,
+      flowinfo: checked.flowinfo, scopeId: checked.scopeId, bytes: native.packSockaddr(checked),
+    };
+    packedByObject.set(checked, p);
   }
-  const checked = checkAddr(fd, addr, name) as AddrFields;
-  const bytes = native.packSockaddr(checked);
-  packed.set(checked, {
-    family: checked.family, address: checked.address, port: checked.port, path: checked.path,
-    flowinfo: checked.flowinfo, scopeId: checked.scopeId, bytes,
-  });
-  return bytes;
+  lastPacked = p;
+  return p.bytes;
 }
 
 const scratch = native.addrScratch;
