@@ -13,15 +13,18 @@ import {
   keepForWorker, validateBuffer, validateFamily, validateFd, validateFlags, validateInt, validateSockaddr,
 } from './validate';
 
-const { AF_INET, AF_INET6, F_GETFL, F_SETFL, F_GETFD, F_SETFD } = native.constants;
+const { AF_INET, AF_INET6, AF_UNIX, F_GETFL, F_SETFL, F_GETFD, F_SETFD } = native.constants;
 
 /** The domain of each socket this module created, to reject a mismatched address early. */
 const domains = new Map<number, number>();
 
 function addressText(addr: unknown): string | undefined {
   if (addr === null || typeof addr !== 'object') return undefined;
-  const a = addr as Sockaddr;
-  if ('path' in a) return a.path === '' ? 'unnamed' : a.path.startsWith('\0') ? `@${a.path.slice(1)}` : a.path;
+  const a = addr as { family?: unknown; path?: unknown; address?: unknown; port?: unknown };
+  if (a.family === AF_UNIX && typeof a.path === 'string') {
+    return a.path === '' ? 'unnamed' : a.path.startsWith('\0') ? `@${a.path.slice(1)}` : a.path;
+  }
+  if (typeof a.address !== 'string' || typeof a.port !== 'number') return undefined;
   return a.family === AF_INET6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 

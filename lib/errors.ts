@@ -20,10 +20,11 @@ export class SocketError extends Error {
     this.errno = fields.errno;
     this.syscall = fields.syscall;
     const addr = fields.addr;
-    if (addr && 'path' in addr) this.path = addr.path;
-    else if (addr && 'address' in addr) {
-      this.address = addr.address;
-      this.port = addr.port;
+    const a = addr as { path?: unknown; address?: unknown; port?: unknown } | null | undefined;
+    if (a && typeof a.path === 'string') this.path = a.path;
+    else if (a && typeof a.address === 'string' && typeof a.port === 'number') {
+      this.address = a.address;
+      this.port = a.port;
     }
   }
 }
@@ -42,9 +43,11 @@ export function errnoName(errno: number): string {
   return native.errnoName(errno) ?? `E${errno}`;
 }
 
-function describe(addr: Sockaddr): string {
-  if ('path' in addr) return addr.path.startsWith('\0') ? `@${addr.path.slice(1)}` : addr.path;
-  return addr.family === native.constants.AF_INET6 ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
+function describe(addr: Sockaddr): string | undefined {
+  const a = addr as { family?: unknown; path?: unknown; address?: unknown; port?: unknown };
+  if (typeof a.path === 'string') return a.path.startsWith('\0') ? `@${a.path.slice(1)}` : a.path;
+  if (typeof a.address !== 'string' || typeof a.port !== 'number') return undefined;
+  return a.family === native.constants.AF_INET6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
 const { EAGAIN, EWOULDBLOCK } = os.constants.errno;
@@ -57,7 +60,8 @@ const { EAGAIN, EWOULDBLOCK } = os.constants.errno;
  */
 export function socketError(errno: number, syscall: string, addr?: Sockaddr | null): SocketError {
   const code = errnoName(errno);
-  const where = addr ? ` ${describe(addr)}` : '';
+  const place = addr ? describe(addr) : undefined;
+  const where = place !== undefined ? ` ${place}` : '';
   if (errno !== EAGAIN && errno !== EWOULDBLOCK) {
     return new SocketError(`${syscall} ${code}${where}`, { code, errno, syscall, addr });
   }

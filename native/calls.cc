@@ -443,10 +443,14 @@ Napi::Value SyncExport(const Napi::CallbackInfo& info) {
   } else {
     r = op.Sync();
   }
+  // A failed wakeable call has no extra result (a cancelled one may be in an
+  // environment that is ending, where building one would throw).
   if constexpr (Op::kHasExtra) {
-    Napi::Value extra = op.Extra(info.Env());
-    if (info.Length() > kArgc && info[kArgc].IsArray()) {
-      info[kArgc].As<Napi::Array>().Set(0u, extra);
+    if (r >= 0 || !Op::kWakeable) {
+      Napi::Value extra = op.Extra(info.Env());
+      if (info.Length() > kArgc && info[kArgc].IsArray()) {
+        info[kArgc].As<Napi::Array>().Set(0u, extra);
+      }
     }
   }
   return Napi::Number::New(info.Env(), static_cast<double>(r));
