@@ -10,7 +10,7 @@ type Out = unknown[];
 
 export interface Native {
   constants: Record<string, number>;
-  poolCounters: Int32Array; // [busy, queued], process-wide
+  poolCounters: BigInt64Array; // [busy | queued << 32], process-wide
   poolSize: number;
   traceSlots: Float64Array; // [threadId, queuedNs, runNs] of the call being settled
   mainThreadId: number;

@@ -11,12 +11,16 @@ export interface ThreadpoolStats {
   queued: number;
 }
 
+// Both counts live in one 64-bit word (busy low, queued high), read with one
+// atomic load so a call moving from queued to busy is never missed.
+function counts(): [busy: number, queued: number] {
+  const word = Atomics.load(native.poolCounters, 0);
+  return [Number(BigInt.asIntN(32, word)), Number(word >> 32n)];
+}
+
 export function threadpool(): ThreadpoolStats {
-  return {
-    size: native.poolSize,
-    busy: Atomics.load(native.poolCounters, 0),
-    queued: Atomics.load(native.poolCounters, 1),
-  };
+  const [busy, queued] = counts();
+  return { size: native.poolSize, busy, queued };
 }
 
 let warned = false;
@@ -24,7 +28,8 @@ let warned = false;
 /** Called after each async call is queued. */
 export function checkSaturation(): void {
   if (warned) return;
-  const inFlight = Atomics.load(native.poolCounters, 0) + Atomics.load(native.poolCounters, 1);
+  const [busy, queued] = counts();
+  const inFlight = busy + queued;
   if (inFlight <= native.poolSize) return;
   warned = true;
   process.emitWarning(

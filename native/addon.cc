@@ -166,11 +166,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                          exports);
   }
 
-  // SAFETY: the counters are process-wide statics that outlive every
-  // environment; lock-free std::atomic<int32_t> has int32_t's layout.
+  // SAFETY: the counters are a process-wide static that outlives every
+  // environment; lock-free std::atomic<int64_t> has int64_t's layout.
+  static_assert(std::atomic<int64_t>::is_always_lock_free);
   Napi::ArrayBuffer counters =
-      Napi::ArrayBuffer::New(env, static_cast<void*>(g_pool_counters), sizeof(g_pool_counters));
-  exports.Set("poolCounters", Napi::Int32Array::New(env, 2, counters, 0));
+      Napi::ArrayBuffer::New(env, static_cast<void*>(&g_pool_counters), sizeof(g_pool_counters));
+  napi_value counters_view;
+  NAPI_THROW_IF_FAILED(env,
+                       napi_create_typedarray(env, napi_bigint64_array, 1, counters, 0, &counters_view),
+                       exports);
+  exports.Set("poolCounters", counters_view);
   exports.Set("poolSize", Napi::Number::New(env, ThreadpoolSize()));
   exports.Set("traceSlots", slots);
   exports.Set("addrScratch", scratch);

@@ -15,7 +15,7 @@
 
 namespace bsd {
 
-std::atomic<int32_t> g_pool_counters[2];
+std::atomic<int64_t> g_pool_counters{0};
 
 namespace {
 
@@ -142,10 +142,10 @@ int64_t AsyncCallBase::Start() {
     if (data_->next_id > INT32_MAX) data_->next_id = 1;
   } while (data_->calls.count(id_) != 0);
   queued_at_ = NowNs();
-  g_pool_counters[kQueued].fetch_add(1, std::memory_order_relaxed);
+  g_pool_counters.fetch_add(kPoolQueued, std::memory_order_relaxed);
   int r = uv_queue_work(data_->loop, &req_, Work, AfterWork);
   if (r != 0) {
-    g_pool_counters[kQueued].fetch_sub(1, std::memory_order_relaxed);
+    g_pool_counters.fetch_sub(kPoolQueued, std::memory_order_relaxed);
     ReleaseFds();
     return r;  // libuv errors are -errno on Unix.
   }
@@ -155,8 +155,7 @@ int64_t AsyncCallBase::Start() {
 
 void AsyncCallBase::Work(uv_work_t* req) {
   auto* self = static_cast<AsyncCallBase*>(req->data);
-  g_pool_counters[kQueued].fetch_sub(1, std::memory_order_relaxed);
-  g_pool_counters[kBusy].fetch_add(1, std::memory_order_relaxed);
+  g_pool_counters.fetch_add(kPoolBusy - kPoolQueued, std::memory_order_relaxed);
   self->started_at_ = NowNs();
   self->tid_ = ThreadId();
   // Cancelled while queued (close, abort) but taken by a worker before
@@ -167,14 +166,14 @@ void AsyncCallBase::Work(uv_work_t* req) {
   // Released here, not in AfterWork: a close() deferred until this call left
   // happens now, and does not depend on the event loop running again.
   self->ReleaseFds();
-  g_pool_counters[kBusy].fetch_sub(1, std::memory_order_relaxed);
+  g_pool_counters.fetch_sub(kPoolBusy, std::memory_order_relaxed);
 }
 
 void AsyncCallBase::AfterWork(uv_work_t* req, int status) {
   auto* self = static_cast<AsyncCallBase*>(req->data);
   if (status == UV_ECANCELED) {
     // Dequeued before a worker took it (Cancel or teardown).
-    g_pool_counters[kQueued].fetch_sub(1, std::memory_order_relaxed);
+    g_pool_counters.fetch_sub(kPoolQueued, std::memory_order_relaxed);
     self->ReleaseFds();
     int err = self->inflight_.cancelled();
     self->result_ = -(err != 0 ? err : ECANCELED);

@@ -20,10 +20,13 @@
 
 namespace bsd {
 
-// Calls waiting for a pool thread and calls running on one, process-wide
-// (the libuv pool is shared by every worker_thread). Read by threadpool().
-extern std::atomic<int32_t> g_pool_counters[2];
-enum PoolCounter { kBusy = 0, kQueued = 1 };
+// Calls running on a pool thread (low 32 bits) and calls waiting for one
+// (high 32 bits), process-wide (the libuv pool is shared by every
+// worker_thread). One word, so a call moving from queued to busy is a single
+// atomic add and threadpool() never sees it in neither count.
+extern std::atomic<int64_t> g_pool_counters;
+constexpr int64_t kPoolBusy = 1;
+constexpr int64_t kPoolQueued = int64_t{1} << 32;
 
 class AsyncCallBase {
  public:

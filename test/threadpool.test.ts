@@ -22,8 +22,10 @@ describe('threadpool()', () => {
   it('counts a call blocked on a worker as busy, and frees it when it settles', async () => {
     const { client, server } = tcpPair('unix');
     const p = read(server, Buffer.alloc(4));
-    // Queued first (synchronously), then picked up by a pool thread.
-    expect(threadpool().busy + threadpool().queued).toBe(1);
+    // Queued first (synchronously), then picked up by a pool thread: one
+    // snapshot, so the move from queued to busy cannot fall between two reads.
+    const now = threadpool();
+    expect(now.busy + now.queued).toBe(1);
     for (let i = 0; i < 500 && threadpool().busy < 1; i++) await sleep(1);
     expect(threadpool()).toMatchObject({ busy: 1, queued: 0 });
     writeSync(client, Buffer.from('free'));
