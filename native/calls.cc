@@ -9,10 +9,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <utility>
@@ -52,9 +54,11 @@ constexpr int kCloexecType = 0;
 ssize_t Accept(int fd, Sockaddr* peer, int flags) {
   peer->len = sizeof(peer->storage);
 #if defined(__linux__)
-  ssize_t r = RetryEintr([&] { return ::accept4(fd, peer->get(), &peer->len, flags | SOCK_CLOEXEC); });
+  ssize_t r = RetryEintrTimed(fd, POLLIN, [&] {
+    return ::accept4(fd, peer->get(), &peer->len, flags | SOCK_CLOEXEC);
+  });
 #else
-  ssize_t r = RetryEintr([&] { return ::accept(fd, peer->get(), &peer->len); });
+  ssize_t r = RetryEintrTimed(fd, POLLIN, [&] { return ::accept(fd, peer->get(), &peer->len); });
   if (r >= 0 && (flags & O_NONBLOCK)) fcntl(static_cast<int>(r), F_SETFL, O_NONBLOCK);
   Cloexec(static_cast<int>(r));
 #endif
@@ -190,9 +194,9 @@ ssize_t ConnectOp::RunAsync(InFlight& call) {
 
 // recv(2), recvfrom(2), read(2).
 ssize_t RecvOp::Sync() {
-  if (is_read) return RetryEintr([&] { return ::read(fd, buf, len); });
+  if (is_read) return RetryEintrTimed(fd, POLLIN, [&] { return ::read(fd, buf, len); });
   from.len = sizeof(from.storage);
-  ssize_t r = RetryEintr([&] {
+  ssize_t r = RetryEintrTimed(fd, POLLIN, [&] {
     return ::recvfrom(fd, buf, len, flags, want_from ? from.get() : nullptr,
                       want_from ? &from.len : nullptr);
   });
@@ -207,6 +211,7 @@ ssize_t RecvOp::TryNow() {
   }
   bool gather = (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && IsStream(fd);
   for (;;) {
+    if (done > 0 && ErrorPending()) return GatherQueuedThenStop();
     from.len = sizeof(from.storage);
     // SAFETY: done <= len, so buf + done stays inside the caller's buffer.
     ssize_t r = RetryEintr([&] {
@@ -227,6 +232,25 @@ ssize_t RecvOp::TryNow() {
   }
 }
 
+// MSG_WAITALL after a partial gather, with an error (a reset) pending on the
+// socket: C's recv returns the bytes it has and leaves the error for the next
+// call. Another recv here would consume the error, so take only what is
+// queued (recv cannot fail while bytes are queued) and stop.
+bool RecvOp::ErrorPending() const {
+  pollfd p = {fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLERR) != 0;
+}
+
+ssize_t RecvOp::GatherQueuedThenStop() {
+  int queued = 0;
+  if (ioctl(fd, FIONREAD, &queued) == 0 && queued > 0) {
+    size_t n = std::min(static_cast<size_t>(queued), len - done);
+    ssize_t r = ::recv(fd, static_cast<char*>(buf) + done, n, MSG_DONTWAIT);
+    if (r > 0) done += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(done);
+}
+
 Napi::Value RecvOp::Extra(Napi::Env env) const {
   if (!want_from) return env.Undefined();
   return AddressOut(env, from.get(), from.len, addr_scratch);
@@ -234,11 +258,11 @@ Napi::Value RecvOp::Extra(Napi::Env env) const {
 
 // send(2), sendto(2), write(2).
 ssize_t SendOp::Sync() {
-  ssize_t r = RetryEintr([&] {
+  ssize_t r = RetryEintrTimed(fd, POLLOUT, [&] {
     return ::sendto(fd, buf, len, flags | MSG_NOSIGNAL, has_to ? to.get() : nullptr,
                     has_to ? to.len : 0);
   });
-  if (r == -ENOTSOCK && is_write) r = RetryEintr([&] { return ::write(fd, buf, len); });
+  if (r == -ENOTSOCK && is_write) r = RetryEintrTimed(fd, POLLOUT, [&] { return ::write(fd, buf, len); });
   return r;
 }
 

@@ -81,6 +81,8 @@ struct RecvOp : OpBase {
   bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
   ssize_t Progress() const { return static_cast<ssize_t>(done); }
   Napi::Value Extra(Napi::Env env) const;
+  bool ErrorPending() const;
+  ssize_t GatherQueuedThenStop();
 };
 
 // send(2), sendto(2) and write(2), always with MSG_NOSIGNAL: a gone peer is

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "errors.h"
 #include "fd_registry.h"
 #include "trace.h"
 
@@ -29,6 +30,30 @@ bool ReadyNow(int fd, short events);
 // SO_RCVTIMEO (waiting to read) or SO_SNDTIMEO (to write) of a socket, in
 // ms; -1 when unset. After it, C's blocking call fails with EAGAIN.
 int SocketTimeoutMs(int fd, short events);
+
+// A blocking call made as C makes it, EINTR retried, keeping C's
+// SO_RCVTIMEO/SO_SNDTIMEO: the kernel would restart the whole timeout on
+// each retry (a signal storm would make it endless), so after a signal the
+// rest of it is waited with poll(2) before the call is made again.
+template <typename Fn>
+ssize_t RetryEintrTimed(int fd, short events, Fn&& fn) {
+  int64_t start = NowNs();
+  ssize_t r = fn();
+  if (r >= 0 || errno != EINTR) return OrErrno(r);
+  int timeout_ms = SocketTimeoutMs(fd, events);
+  if (timeout_ms < 0) return RetryEintr(fn);
+  int64_t deadline = start + int64_t{timeout_ms} * 1000000;
+  for (;;) {
+    int64_t left = deadline - NowNs();
+    if (left <= 0) return -EAGAIN;
+    pollfd p = {fd, events, 0};
+    int w = ::poll(&p, 1, static_cast<int>((left + 999999) / 1000000));
+    if (w < 0 && errno != EINTR) return -errno;
+    if (w <= 0) continue;  // Interrupted, or woke a moment early: recompute.
+    r = fn();
+    if (r >= 0 || errno != EINTR) return OrErrno(r);
+  }
+}
 
 // The generic asynchronous driver for an op on one fd: try the call without
 // blocking; on EAGAIN wait for readiness (or a wake-up) and try again. An op

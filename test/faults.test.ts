@@ -5,10 +5,6 @@
 // an AbortSignal at every stage of a call, and a process ending with calls
 // still blocked. Process-wide faults run in child processes
 // (test/fixtures/rel-faults.cjs); the rest here, on real sockets.
-//
-// Two tests are `it.fails`: they assert what C (and docs/API.md) says and
-// currently fail because of library bugs, reported with the campaign. When a
-// bug is fixed its test starts to pass, which fails the run: make it `it`.
 import { endianness } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -101,7 +97,7 @@ describe('peer reset mid-read (SO_LINGER {1, 0} → RST)', () => {
   // Library bug: the async MSG_WAITALL loop makes one more recvfrom() after a
   // partial fill, which consumes the socket's pending error; C's blocking
   // recv(MSG_WAITALL) returns the 40 bytes and leaves ECONNRESET for the next call.
-  it.fails('recv(MSG_WAITALL) cut by a reset gives the bytes it has, then ECONNRESET on the next read (as C)', async () => {
+  it('recv(MSG_WAITALL) cut by a reset gives the bytes it has, then ECONNRESET on the next read (as C)', async () => {
     const { client, server } = tcpPair('ipv4');
     const buf = Buffer.alloc(100);
     const p = recv(server, buf, 100, MSG_WAITALL);
@@ -326,7 +322,7 @@ describe('signals delivered again and again while calls are blocked', () => {
   // the socket's whole SO_RCVTIMEO again, so under repeated signals it never
   // times out (here ~1 s instead of 300 ms). docs/API.md: "A call interrupted
   // by a signal (EINTR) is retried, with any timeout recomputed".
-  it.fails('readSync with SO_RCVTIMEO 300 ms under the storm fails with EAGAIN after about 300 ms (timeout recomputed)', async () => {
+  it('readSync with SO_RCVTIMEO 300 ms under the storm fails with EAGAIN after about 300 ms (timeout recomputed)', async () => {
     const m = await storm();
     const t = m.rcvtimeo as { code: string; ms: number };
     expect(t.code).toBe('EAGAIN');
