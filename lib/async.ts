@@ -5,7 +5,7 @@ import { native, type NativeCallback } from './binding';
 import { AbortError, socketError } from './errors';
 import type { Sockaddr } from './sockaddr';
 import { checkSaturation } from './threadpool';
-import { traceAsync, tracing } from './trace';
+import { type GaiFailure, traceAsync, tracing } from './trace';
 import { validateInt } from './validate';
 
 export interface CallOptions {
@@ -47,6 +47,8 @@ export interface AsyncSpec<T> {
   fail?: (result: number, extra: unknown) => Error;
   /** The text after ` = result` in a trace line. */
   detail?: (result: number, extra: unknown) => string | undefined;
+  /** getaddrinfo: the EAI_* failure to trace instead of an errno. */
+  gaiFailure?: (result: number, extra: unknown) => GaiFailure | undefined;
   /** A library call a wake-up cannot reach: on abort, reject at once. */
   unwakeable?: boolean;
 }
@@ -88,7 +90,9 @@ export function runAsync<T>(spec: AsyncSpec<T>, opts: CallOptions | undefined): 
       else reject(spec.fail ? spec.fail(result, extra) : socketError(-result, spec.syscall, spec.addr));
     };
     const id = spec.start((result, extra) => {
-      if (tracing.on) traceAsync(spec.syscall, spec.args, result, spec.detail?.(result, extra));
+      if (tracing.on) {
+        traceAsync(spec.syscall, spec.args, result, spec.detail?.(result, extra), spec.gaiFailure?.(result, extra));
+      }
       finish(result, extra);
     });
     if (id < 0) {

@@ -7,7 +7,7 @@ import { native } from './binding';
 import { SocketError, check, errnoName, socketError } from './errors';
 import { type CallOptions, runAsync, validateOptions } from './async';
 import type { Sockaddr, SockaddrUnspec } from './sockaddr';
-import { traceStart, traceSync } from './trace';
+import { type GaiFailure, traceStart, traceSync } from './trace';
 import { closeWatcherOf } from './watch';
 import {
   keepForWorker, validateBuffer, validateFamily, validateFd, validateFlags, validateInt, validateSockaddr,
@@ -649,8 +649,17 @@ function checkGaiArgs(node: unknown, service: unknown, hints: unknown): Required
   };
 }
 
+interface GaiExtra extends GaiFailure {
+  message: string;
+}
+
+/** The native failure object of a getaddrinfo that ran (not one cancelled or never started). */
+function gaiFailure(result: number, extra: unknown): GaiFailure | undefined {
+  return result < 0 && extra !== null && typeof extra === 'object' ? (extra as GaiExtra) : undefined;
+}
+
 function gaiError(extra: unknown, node: string | null | undefined): SocketError {
-  const e = extra as { code: string; message: string; gai: number; errno?: number };
+  const e = extra as GaiExtra;
   if (e.errno !== undefined) return socketError(e.errno, 'getaddrinfo');
   const host = node === null || node === undefined ? '' : ` ${node}`;
   return new SocketError(`getaddrinfo ${e.code}${host}: ${e.message}`, {
@@ -674,6 +683,7 @@ export async function getaddrinfo(node: string | null, service: string | null, h
     start: (cb) => native.getaddrinfo(node ?? null, service ?? null, h.flags, h.family, h.socktype, h.protocol, cb),
     finish: (_r, list) => list as Addrinfo[],
     fail: (_r, extra) => gaiError(extra, node),
+    gaiFailure,
     unwakeable: true,
   }, o);
 }
@@ -684,7 +694,7 @@ export function getaddrinfoSync(node: string | null, service: string | null, hin
   const out: unknown[] = [];
   const t0 = traceStart();
   const r = native.getaddrinfoSync(node ?? null, service ?? null, h.flags, h.family, h.socktype, h.protocol, out);
-  if (t0) traceSync('getaddrinfo', [node, service], r, t0);
+  if (t0) traceSync('getaddrinfo', [node, service], r, t0, undefined, gaiFailure(r, out[0]));
   if (r < 0) throw gaiError(out[0], node);
   return out[0] as Addrinfo[];
 }

@@ -108,7 +108,10 @@ export function validateSockaddr(addr: unknown, name = 'addr', allowUnspec = fal
     if (!abstract && a.path.includes('\0')) {
       throw new TypeError(`The "${name}.path" property must not contain NUL bytes (except a leading one)`);
     }
-  } else if (!(allowUnspec && family === AF_UNSPEC)) {
+  } else if (allowUnspec && family === AF_UNSPEC) {
+    // Only the family means anything: other fields are neither sent nor shown.
+    return { family: AF_UNSPEC } as Sockaddr;
+  } else {
     throw new RangeError(
       `The "${name}.family" property must be AF_INET, AF_INET6 or AF_UNIX. Received ${show(family)}`,
     );

@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  AF_INET, SOCK_STREAM, type TraceRecord,
-  accept, acceptSync, close, connectSync, onTrace, read, readSync, recv, recvSync, socket, threadpool,
+  AF_INET, AI_NUMERICHOST, SOCK_STREAM, type TraceRecord,
+  accept, acceptSync, close, connectSync, formatTrace, getaddrinfo, getaddrinfoSync, onTrace, read, readSync, recv, recvSync, socket, threadpool,
   write, writeSync,
 } from '../lib/index';
 import { Child, fixture, killChildren } from './fixtures/child';
@@ -117,6 +117,21 @@ describe('onTrace() records', () => {
     for (const rec of records) expect(rec).toMatchObject({ syscall: 'read', args: [fd, 1], result: -1, errno: E.EBADF });
     expect(records[0].threadId).toBe(records[0].mainThreadId);
     expect(records[1].threadId).not.toBe(records[1].mainThreadId);
+  });
+
+  it('a failed getaddrinfo has its EAI_* return value, not an errno, sync and async', async () => {
+    const records = record();
+    // AI_NUMERICHOST: fails at once, no resolver is asked.
+    const hints = { flags: AI_NUMERICHOST, family: AF_INET };
+    expect(() => getaddrinfoSync('not-a-number', null, hints)).toThrow(expect.objectContaining({ code: 'EAI_NONAME' }));
+    await expect(getaddrinfo('not-a-number', null, hints)).rejects.toMatchObject({ code: 'EAI_NONAME' });
+    expect(records).toHaveLength(2);
+    for (const rec of records) {
+      expect(rec).toMatchObject({ syscall: 'getaddrinfo', args: ['not-a-number', null], detail: 'EAI_NONAME' });
+      expect(rec.result).toBeLessThan(0);
+      expect(rec.errno).toBeUndefined();
+      expect(formatTrace(rec)).toMatch(new RegExp(`^\\[tid \\d+ (main|worker)\\] getaddrinfo\\("not-a-number", null\\) = ${rec.result} <EAI_NONAME>`));
+    }
   });
 
   it("accept's record carries the peer address, and acceptSync's too", async () => {

@@ -556,7 +556,10 @@ describe('other exports', () => {
   });
 
   it('formatTrace: a record that is not a trace record is a TypeError naming "record"', async () => {
-    for (const bad of [null, undefined, {}, 'x']) {
+    const good = { syscall: 'read', args: [3, 8], result: 8, threadId: 1, mainThreadId: 1, queuedNs: 0, runNs: 5 };
+    expect(formatTrace(good)).toBe('[tid 1 main] read(3, 8) = 8 ran 0.000ms');
+    const wrongFields = [{ result: '8' }, { threadId: null }, { runNs: undefined }, { errno: 'EBADF' }, { detail: Symbol('x') }];
+    for (const bad of [null, undefined, {}, 'x', ...wrongFields.map((f) => ({ ...good, ...f }))]) {
       await expectThrow(() => formatTrace(bad as never), TypeError, /"record"/);
     }
   });
