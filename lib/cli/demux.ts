@@ -80,7 +80,7 @@ async function udpPart(peers: number, print: boolean): Promise<DemuxResult['udp'
       const got = buf.toString('utf8', 0, nbytes);
       if (got !== `hi ${c.address}`) throw new Error(`client ${c.address} got "${got}"`);
     }
-    const onPort = kernelSocketsOnPort('udp', serverAddr.port).filter((s) => s.inode !== '0');
+    const onPort = kernelSocketsOnPort('udp', serverAddr.port);
     const peersSeen = new Set(datagrams.map((d) => d.from)).size;
     say(print, `  each client's own socket got the reply addressed to it (${clients.map((c) => c.address.split(':')[1]).join(', ')})`);
     say(print, `  /proc/net/udp, port ${serverAddr.port}: ${onPort.length} socket — one socket, ${peersSeen} peers`);
@@ -129,7 +129,7 @@ async function tcpPart(peers: number, print: boolean): Promise<DemuxResult['tcp'
       if (!a.text.startsWith(`hello from ${a.remote} `)) throw new Error(`fd ${a.fd} (peer ${a.remote}) read "${a.text}"`);
       say(print, `  read(fd ${a.fd}) = "${a.text}"`);
     }
-    const onPort = kernelSocketsOnPort('tcp', serverAddr.port).filter((s) => s.inode !== '0');
+    const onPort = kernelSocketsOnPort('tcp', serverAddr.port);
     const listening = onPort.filter((s) => s.state === 'LISTEN').length;
     const connected = onPort.filter((s) => s.state === 'ESTABLISHED').length;
     say(print, `  /proc/net/tcp, port ${serverAddr.port}: ${onPort.length} sockets — ${listening} listening + ${connected} connected, one per peer`);

@@ -73,8 +73,29 @@ function hexAddress(field: string): string {
   return `${bytes.join('.')}:${parseInt(port, 16)}`;
 }
 
-/** The kernel's IPv4 sockets (tcp or udp) whose local port is `port`, as /proc/net lists them. */
+/** Inodes of this process's sockets (/proc/self/fd links read `socket:[inode]`). */
+function ownSocketInodes(): Set<string> {
+  const inodes = new Set<string>();
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${name}`);
+    } catch {
+      continue; // Closed meanwhile.
+    }
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m) inodes.add(m[1]);
+  }
+  return inodes;
+}
+
+/**
+ * This process's IPv4 sockets (tcp or udp) whose local port is `port`, as
+ * /proc/net lists them. (Other processes' sockets may share the port number:
+ * a client elsewhere can have it as its own ephemeral port.)
+ */
 export function kernelSocketsOnPort(table: 'tcp' | 'udp', port: number): KernelSocket[] {
+  const own = ownSocketInodes();
   let text: string;
   try {
     text = fs.readFileSync(`/proc/self/net/${table}`, 'latin1');
@@ -86,7 +107,7 @@ export function kernelSocketsOnPort(table: 'tcp' | 'udp', port: number): KernelS
     const f = line.trim().split(/\s+/);
     if (f.length < 10) continue;
     const local = hexAddress(f[1]);
-    if (!local.endsWith(`:${port}`)) continue;
+    if (!local.endsWith(`:${port}`) || !own.has(f[9])) continue;
     out.push({ local, remote: hexAddress(f[2]), state: TCP_STATES[parseInt(f[3], 16)] ?? f[3], inode: f[9] });
   }
   return out;
