@@ -104,8 +104,8 @@ beforeAll(async () => {
   baseline = openFds();
 });
 
-afterEach(() => {
-  killChildren();
+afterEach(async () => {
+  await killChildren();
   for (const w of watchers.splice(0)) w.close();
   closeAll();
   expect(threadpool()).toMatchObject({ busy: 0, queued: 0 });

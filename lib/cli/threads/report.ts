@@ -247,7 +247,7 @@ function chart(id: string, title: string, yLabel: string, unit: string, xs: numb
   const m = { l: 64, r: 16, t: 36, b: 48 + legendRows * 18 };
   const H = m.t + plotH + m.b;
   const ys = [...series.flatMap((s) => s.points.map((p) => p.y)), ...(reference?.points.map((p) => p.y) ?? [])].filter((y) => y > 0);
-  let yMin = 10 ** Math.floor(Math.log10(Math.min(...ys) || 1));
+  const yMin = 10 ** Math.floor(Math.log10(Math.min(...ys) || 1));
   let yMax = 10 ** Math.ceil(Math.log10(Math.max(...ys) || 1));
   if (yMax <= yMin) yMax = yMin * 10;
   let xMin = Math.min(...xs);
