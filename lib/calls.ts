@@ -6,7 +6,8 @@
 import { native } from './binding';
 import { SocketError, check, errnoName, socketError } from './errors';
 import { type CallOptions, runAsync, validateOptions } from './async';
-import type { Sockaddr, SockaddrUnspec } from './sockaddr';
+import { nodeOwnerOf } from './interop';
+import { type Sockaddr, type SockaddrUnspec, domains } from './sockaddr';
 import { type Linger, type SockoptName, getStructOption, setStructOption, structOption } from './sockopt';
 import { traceStart, traceSync } from './trace';
 import { closeWatcherOf } from './watch';
@@ -16,8 +17,6 @@ import {
 
 const { AF_INET, AF_INET6, AF_UNIX, F_GETFL, F_SETFL, F_GETFD, F_SETFD } = native.constants;
 
-/** The domain of each socket this module created, to reject a mismatched address early. */
-const domains = new Map<number, number>();
 
 function addressText(addr: unknown): string | undefined {
   if (addr === null || typeof addr !== 'object') return undefined;
@@ -138,12 +137,17 @@ export function listen(fd: number, backlog: number): 0 {
  * Close a file descriptor. Async calls blocked on `fd` settle at once with
  * EBADF; the fd number is released only after they have left it, so it is
  * never reused under them. A watch() on `fd` is stopped first and its
- * listener gets EBADF. Never retried on EINTR.
+ * listener gets EBADF. Never retried on EINTR. An fd fdOf() gave out is
+ * Node's while its socket holds it: closing it here is a TypeError.
  * C: `int close(int fd);` — see close(2).
  * @returns 0.
  */
 export function close(fd: number): 0 {
   validateFd(fd);
+  const owner = nodeOwnerOf(fd);
+  if (owner !== undefined) {
+    throw new TypeError(`The "fd" argument ${fd} belongs to a ${owner} (from fdOf()): Node closes it; call its destroy() or close()`);
+  }
   closeWatcherOf(fd);
   const t0 = traceStart();
   const r = native.close(fd);
