@@ -73,6 +73,14 @@ const StructOption& FindOption(const Napi::CallbackInfo& info, int level, int op
   throw Napi::TypeError::New(info.Env(), "not a struct-valued option");  // lib/ checked.
 }
 
+// getsockopt(2) of the whole struct; 0 or -errno. A shorter optlen (an
+// older kernel's tcp_info) leaves the rest of the zeroed struct at 0.
+template <typename T>
+int GetStruct(int fd, const StructOption& opt, T* value) {
+  socklen_t len = sizeof(*value);
+  return getsockopt(fd, opt.level, opt.sys_optname, value, &len) == 0 ? 0 : -errno;
+}
+
 int64_t TimevalUs(const timeval& tv) {
   return int64_t{tv.tv_sec} * 1000000 + tv.tv_usec;
 }
@@ -129,8 +137,7 @@ Napi::Value GetsockoptStruct(const Napi::CallbackInfo& info) {
     }
     case Kind::kLinger: {
       linger l{};
-      socklen_t len = sizeof(l);
-      if (getsockopt(fd, level, opt.sys_optname, &l, &len) != 0) return Napi::Number::New(env, -errno);
+      if (int err = GetStruct(fd, opt, &l)) return Napi::Number::New(env, err);
       Napi::Object o = Napi::Object::New(env);
       o.Set("onoff", l.l_onoff);
       o.Set("linger", l.l_linger);
@@ -140,8 +147,7 @@ Napi::Value GetsockoptStruct(const Napi::CallbackInfo& info) {
     case Kind::kTcpInfo: {
 #if defined(__linux__) && defined(TCP_INFO)
       tcp_info ti{};
-      socklen_t len = sizeof(ti);  // An older kernel fills less: the rest stays 0.
-      if (getsockopt(fd, level, opt.sys_optname, &ti, &len) != 0) return Napi::Number::New(env, -errno);
+      if (int err = GetStruct(fd, opt, &ti)) return Napi::Number::New(env, err);
       value = TcpInfoObject(env, ti);
 #endif
       break;
@@ -149,8 +155,7 @@ Napi::Value GetsockoptStruct(const Napi::CallbackInfo& info) {
     case Kind::kPeerCred: {
 #ifdef SO_PEERCRED
       ucred cred{};
-      socklen_t len = sizeof(cred);
-      if (getsockopt(fd, level, opt.sys_optname, &cred, &len) != 0) return Napi::Number::New(env, -errno);
+      if (int err = GetStruct(fd, opt, &cred)) return Napi::Number::New(env, err);
       Napi::Object o = Napi::Object::New(env);
       o.Set("pid", static_cast<double>(cred.pid));
       o.Set("uid", static_cast<double>(cred.uid));
