@@ -207,10 +207,13 @@ export function setsockopt(fd: number, level: number, optname: number, value: So
   validateInt(level, 'level');
   validateOptname(optname);
   let r: number;
+  let shown: unknown = value;
   const t0 = traceStart();
   const typed = ArrayBuffer.isView(value) ? undefined : structOption(level, optname);
   if (typed !== undefined) {
-    r = setStructOption(fd, typed, value);
+    let checked: number | Linger;
+    [r, checked] = setStructOption(fd, typed, value);
+    shown = JSON.stringify(checked);
   } else if (typeof value === 'boolean' || typeof value === 'number') {
     const v = typeof value === 'boolean' ? Number(value) : validateInt(value, 'value');
     r = native.setsockopt(fd, level, optname, v);
@@ -218,7 +221,7 @@ export function setsockopt(fd: number, level: number, optname: number, value: So
     const n = validateBuffer(value, undefined, 'value');
     r = native.setsockopt(fd, level, optname, value as ArrayBufferView, n);
   }
-  if (t0) traceSync('setsockopt', [fd, level, optname, typed !== undefined ? JSON.stringify(value) : value], r, t0);
+  if (t0) traceSync('setsockopt', [fd, level, optname, shown], r, t0);
   check(r, 'setsockopt');
   return 0;
 }

@@ -124,14 +124,20 @@ function lingerFields(opt: StructOption, value: unknown): [number, number] {
   return [onoff, validateInt(v.linger, 'value.linger', 0, INT32_MAX)];
 }
 
-/** setsockopt() of a struct-valued option: checks `value`, then sets it. Returns 0 or -errno. */
-export function setStructOption(fd: number, opt: StructOption, value: unknown): number {
+/**
+ * setsockopt() of a struct-valued option: checks `value`, then sets it.
+ * Returns 0 or -errno, and the value as checked (for the trace).
+ */
+export function setStructOption(fd: number, opt: StructOption, value: unknown): [number, number | Linger] {
   if (opt.readOnly) {
     throw new TypeError(`The "optname" argument ${opt.name} is read-only: getsockopt() reads it, setsockopt() cannot set it`);
   }
-  if (opt.kind === 'timeout') return native.setsockoptStruct(fd, opt.level, opt.optname, timeoutMicros(opt, value), 0);
+  if (opt.kind === 'timeout') {
+    const us = timeoutMicros(opt, value);
+    return [native.setsockoptStruct(fd, opt.level, opt.optname, us, 0), us / 1000];
+  }
   const [onoff, linger] = lingerFields(opt, value);
-  return native.setsockoptStruct(fd, opt.level, opt.optname, onoff, linger);
+  return [native.setsockoptStruct(fd, opt.level, opt.optname, onoff, linger), { onoff, linger }];
 }
 
 /** getsockopt() of a struct-valued option: out[0] = its number or object. Returns 0 or -errno. */

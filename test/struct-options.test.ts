@@ -344,6 +344,20 @@ describe('options this platform lacks, and the raw form', () => {
     expect(records[0].detail).toBe('{"onoff":1,"linger":2}');
   });
 
+  it('a typed set is traced with the value as checked (extra fields and booleans normalised)', () => {
+    const fd = tcp();
+    const records: TraceRecord[] = [];
+    const off = onTrace((r) => records.push(r));
+    try {
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 2, extra: 1n } as never);
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, 1.25);
+    } finally {
+      off();
+    }
+    expect(records.map((r) => r.args[3])).toEqual(['{"onoff":1,"linger":2}', '1.25']);
+    expect(records.every((r) => r.result === 0)).toBe(true);
+  });
+
   it('the typed options of one socket are independent of each other', () => {
     const fd = tcp();
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, 1000);
