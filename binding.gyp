@@ -11,6 +11,7 @@
         "native/fd_registry.cc",
         "native/sanitizer.cc",
         "native/sockaddr.cc",
+        "native/sockopt.cc",
         "native/trace.cc",
         "native/watch.cc"
       ],

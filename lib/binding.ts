@@ -34,6 +34,12 @@ export interface Native {
   setsockopt(fd: number, level: number, optname: number, value: number | ArrayBufferView, nbytes?: number): number;
   getsockoptInt(fd: number, level: number, optname: number, out: Out): number;
   getsockoptBuf(fd: number, level: number, optname: number, buf: ArrayBufferView, buflen: number): number;
+  /** The struct-valued options of this platform (native/sockopt.cc). */
+  structOptions: { name: string; level: number; optname: number; kind: string; readOnly: boolean }[];
+  /** out[0] = the option as a number (a timeout in ms) or an object. */
+  getsockoptStruct(fd: number, level: number, optname: number, out: Out): number;
+  /** A timeout: (µs, 0); SO_LINGER: (l_onoff, l_linger). */
+  setsockoptStruct(fd: number, level: number, optname: number, a: number, b: number): number;
   getsockname(fd: number, out: Out): number;
   getpeername(fd: number, out: Out): number;
   fcntl(fd: number, cmd: number, arg?: number): number;
@@ -109,7 +115,8 @@ function load(): Native {
 const EXPECTED: (keyof Native)[] = [
   'constants', 'poolCounters', 'poolSize', 'traceSlots', 'mainThreadId', 'sunPathSize', 'addrScratch',
   'packSockaddr', 'cancel', 'cancelAll', 'threadId', 'leakCheck', 'errnoName', 'strerror', 'socket', 'bind', 'listen',
-  'close', 'shutdown', 'setsockopt', 'getsockoptInt', 'getsockoptBuf', 'getsockname', 'getpeername',
+  'close', 'shutdown', 'setsockopt', 'getsockoptInt', 'getsockoptBuf', 'structOptions', 'getsockoptStruct',
+  'setsockoptStruct', 'getsockname', 'getpeername',
   'fcntl', 'socketpair', 'acceptSync', 'accept', 'connectSync', 'connect', 'readSync', 'read',
   'writeSync', 'write', 'recvSync', 'recv', 'sendSync', 'send', 'recvfromSync', 'recvfrom',
   'sendtoSync', 'sendto', 'pollSync', 'poll', 'getaddrinfoSync', 'getaddrinfo', 'epoll_create1',

@@ -6,7 +6,9 @@
 import { native } from './binding';
 import { SocketError, check, errnoName, socketError } from './errors';
 import { type CallOptions, runAsync, validateOptions } from './async';
-import type { Sockaddr, SockaddrUnspec } from './sockaddr';
+import { nodeOwnerOf } from './interop';
+import { type Sockaddr, type SockaddrUnspec, domains } from './sockaddr';
+import { type Linger, type SockoptName, getStructOption, setStructOption, structOption } from './sockopt';
 import { type GaiFailure, traceStart, traceSync } from './trace';
 import { closeWatcherOf } from './watch';
 import {
@@ -15,8 +17,6 @@ import {
 
 const { AF_INET, AF_INET6, AF_UNIX, F_GETFL, F_SETFL, F_GETFD, F_SETFD } = native.constants;
 
-/** The domain of each socket this module created, to reject a mismatched address early. */
-const domains = new Map<number, number>();
 
 function addressText(addr: unknown): string | undefined {
   if (addr === null || typeof addr !== 'object') return undefined;
@@ -137,12 +137,17 @@ export function listen(fd: number, backlog: number): 0 {
  * Close a file descriptor. Async calls blocked on `fd` settle at once with
  * EBADF; the fd number is released only after they have left it, so it is
  * never reused under them. A watch() on `fd` is stopped first and its
- * listener gets EBADF. Never retried on EINTR.
+ * listener gets EBADF. Never retried on EINTR. An fd fdOf() gave out is
+ * Node's while its socket holds it: closing it here is a TypeError.
  * C: `int close(int fd);` — see close(2).
  * @returns 0.
  */
 export function close(fd: number): 0 {
   validateFd(fd);
+  const owner = nodeOwnerOf(fd);
+  if (owner !== undefined) {
+    throw new TypeError(`The "fd" argument ${fd} belongs to a ${owner} (from fdOf()): Node closes it; call its destroy() or close()`);
+  }
   closeWatcherOf(fd);
   const t0 = traceStart();
   const r = native.close(fd);
@@ -169,43 +174,83 @@ export function shutdown(fd: number, how: number): 0 {
 }
 
 /**
- * Set a socket option: an int (a number or boolean) or raw bytes.
+ * An option constant the platform lacks is undefined (TCP_INFO and
+ * SO_PEERCRED outside Linux): say so rather than only "must be a number".
+ */
+function validateOptname(optname: unknown): number {
+  if (optname === undefined) {
+    throw new TypeError(
+      'The "optname" argument must be of type number. Received undefined ' +
+        '(an option constant this platform does not define, such as TCP_INFO outside Linux, is undefined)',
+    );
+  }
+  return validateInt(optname, 'optname');
+}
+
+/** A value setsockopt() takes: an int (number or boolean), raw bytes, or a struct option's typed value. */
+export type SockoptValue = number | boolean | ArrayBufferView | Linger;
+
+/**
+ * Set a socket option: an int (a number or boolean) or raw bytes; for the
+ * struct-valued options, their typed value: SO_RCVTIMEO/SO_SNDTIMEO take
+ * milliseconds (0: no timeout; fractional to the microsecond), SO_LINGER
+ * `{ onoff, linger }` (seconds). SO_PEERCRED and TCP_INFO are read-only
+ * (TypeError). Raw bytes always go to the kernel as they are.
  * C: `int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen);` — see setsockopt(2).
  * @returns 0.
  * @throws SocketError ENOPROTOOPT for an unknown option, EINVAL for a bad value.
  */
-export function setsockopt(fd: number, level: number, optname: number, value: number | boolean | ArrayBufferView): 0 {
+export function setsockopt<T>(fd: number, level: number, optname: SockoptName<T>, value: T | ArrayBufferView): 0;
+export function setsockopt(fd: number, level: number, optname: number, value: SockoptValue): 0;
+export function setsockopt(fd: number, level: number, optname: number, value: SockoptValue): 0 {
   validateFd(fd);
   validateInt(level, 'level');
-  validateInt(optname, 'optname');
+  validateOptname(optname);
   let r: number;
+  let shown: unknown = value;
   const t0 = traceStart();
-  if (typeof value === 'boolean' || typeof value === 'number') {
+  const typed = ArrayBuffer.isView(value) ? undefined : structOption(level, optname);
+  if (typed !== undefined) {
+    let checked: number | Linger;
+    [r, checked] = setStructOption(fd, typed, value);
+    shown = JSON.stringify(checked);
+  } else if (typeof value === 'boolean' || typeof value === 'number') {
     const v = typeof value === 'boolean' ? Number(value) : validateInt(value, 'value');
     r = native.setsockopt(fd, level, optname, v);
   } else {
     const n = validateBuffer(value, undefined, 'value');
-    r = native.setsockopt(fd, level, optname, value, n);
+    r = native.setsockopt(fd, level, optname, value as ArrayBufferView, n);
   }
-  if (t0) traceSync('setsockopt', [fd, level, optname, value], r, t0);
+  if (t0) traceSync('setsockopt', [fd, level, optname, shown], r, t0);
   check(r, 'setsockopt');
   return 0;
 }
 
 /**
- * Get a socket option: an int, or with `buflen` the raw bytes (at most `buflen`).
+ * Get a socket option: an int; for the struct-valued options their typed
+ * value (SO_RCVTIMEO/SO_SNDTIMEO: ms, SO_LINGER: `{ onoff, linger }`,
+ * SO_PEERCRED: `{ pid, uid, gid }`, TCP_INFO: a TcpInfo); with `buflen`,
+ * the raw bytes (at most `buflen`) of any option.
  * C: `int getsockopt(int sockfd, int level, int optname, void *optval, socklen_t *optlen);` — see getsockopt(2).
- * @returns the option's int value, or a Buffer of optlen bytes.
+ * @returns the option's value, or a Buffer of optlen bytes.
  */
+export function getsockopt<T>(fd: number, level: number, optname: SockoptName<T>): T;
 export function getsockopt(fd: number, level: number, optname: number): number;
 export function getsockopt(fd: number, level: number, optname: number, buflen: number): Buffer;
-export function getsockopt(fd: number, level: number, optname: number, buflen?: number): number | Buffer {
+export function getsockopt(fd: number, level: number, optname: number, buflen?: number): unknown {
   validateFd(fd);
   validateInt(level, 'level');
-  validateInt(optname, 'optname');
+  validateOptname(optname);
   const t0 = traceStart();
   if (buflen === undefined) {
     const out: unknown[] = [];
+    const typed = structOption(level, optname);
+    if (typed !== undefined) {
+      const r = getStructOption(fd, typed, out);
+      if (t0) traceSync('getsockopt', [fd, level, optname], r, t0, r < 0 ? undefined : JSON.stringify(out[0]));
+      check(r, 'getsockopt');
+      return out[0];
+    }
     const r = native.getsockoptInt(fd, level, optname, out);
     if (t0) traceSync('getsockopt', [fd, level, optname], r < 0 ? r : (out[0] as number), t0);
     check(r, 'getsockopt');

@@ -11,4 +11,6 @@ export type { Sockaddr, SockaddrIn, SockaddrIn6, SockaddrUn, SockaddrUnspec } fr
 export { onTrace, formatTrace } from './trace';
 export type { TraceRecord, TraceListener } from './trace';
 export { threadpool } from './threadpool';
+export { fdOf } from './interop';
+export type { Linger, SockoptName, TcpInfo, Ucred } from './sockopt';
 export type { ThreadpoolStats } from './threadpool';

@@ -32,3 +32,10 @@ export interface SockaddrUnspec {
 }
 
 export type Sockaddr = SockaddrIn | SockaddrIn6 | SockaddrUn;
+
+/**
+ * The domain of each socket this library created, to reject a mismatched
+ * address early. An fd fdOf() gives out is Node's: its number may have been
+ * ours before, so its entry is dropped there.
+ */
+export const domains = new Map<number, number>();

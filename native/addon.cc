@@ -10,6 +10,7 @@
 
 #include "async_call.h"
 #include "sockaddr.h"
+#include "sockopt.h"
 #include "trace.h"
 
 namespace bsd {
@@ -188,6 +189,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threadId", Napi::Function::New(env, ThreadIdExport, "threadId", data));
   exports.Set("leakCheck", Napi::Function::New(env, LeakCheck, "leakCheck", data));
   InitCalls(env, exports, data);
+  InitSockopt(env, exports, data);
   InitEpoll(env, exports, data);
   InitWatch(env, exports, data);
   return exports;

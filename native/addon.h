@@ -55,6 +55,7 @@ void MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value*
 
 Napi::Object Constants(Napi::Env env);
 void InitCalls(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitSockopt(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitEpoll(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitWatch(Napi::Env env, Napi::Object exports, AddonData* data);
 // Closes every watch() handle of the environment (teardown).

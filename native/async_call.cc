@@ -13,6 +13,8 @@
 #include <climits>
 #include <cstdint>
 
+#include "sockopt.h"
+
 namespace bsd {
 
 std::atomic<int64_t> g_pool_counters{0};
@@ -101,12 +103,9 @@ int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms) {
 }
 
 int SocketTimeoutMs(int fd, short events) {
-  timeval tv{};
-  socklen_t len = sizeof(tv);
-  int name = (events & POLLOUT) ? SO_SNDTIMEO : SO_RCVTIMEO;
-  if (getsockopt(fd, SOL_SOCKET, name, &tv, &len) != 0) return -1;  // Not a socket.
-  if (tv.tv_sec == 0 && tv.tv_usec == 0) return -1;
-  int64_t ms = int64_t{tv.tv_sec} * 1000 + (tv.tv_usec + 999) / 1000;
+  int64_t us = SocketTimeoutUs(fd, (events & POLLOUT) ? SO_SNDTIMEO : SO_RCVTIMEO);
+  if (us <= 0) return -1;  // No timeout, or not a socket.
+  int64_t ms = (us + 999) / 1000;
   return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
 }
 

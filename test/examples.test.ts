@@ -258,6 +258,29 @@ describe.each(DIRECTIONS)('$title', ({ server, client }) => {
   });
 });
 
+describe('reuseport: several processes, each with its own SO_REUSEPORT socket on one port', () => {
+  const NPROC = 3;
+  const NCONN = 30;
+  it.each((['c', 'ts'] as const).flatMap((lang) => HOSTS.map((host) => [lang, host] as const)))(
+    '%s on %s: every connection is accepted by one of the processes, and the counts agree from both sides', async (lang, host) => {
+      const out = await run(lang, 'reuseport', host, '0', String(NPROC), String(NCONN)).success();
+      const [first, ...rest] = out.split('\n').filter((l) => l !== '');
+      expect(first).toMatch(new RegExp(`^${NPROC} processes listening on ${esc(hostPort(host, ''))}\\d+$`));
+      // The parent's view (in worker order), then each worker's own count (in exit order).
+      const served = rest.slice(0, NPROC).map((l, i) => Number(match(l, new RegExp(`^worker ${i} served (\\d+) of ${NCONN} connections$`))[1]));
+      const accepted = new Map(rest.slice(NPROC).map((l) => {
+        const [, i, n] = match(l, /^worker (\d+) accepted (\d+) connections$/);
+        return [Number(i), Number(n)];
+      }));
+      expect(rest).toHaveLength(2 * NPROC);
+      expect(served.reduce((a, b) => a + b, 0)).toBe(NCONN);
+      expect([...accepted.keys()].sort()).toEqual(served.map((_, i) => i));
+      served.forEach((n, i) => expect(accepted.get(i)).toBe(n));
+      // Linux spreads them by a hash of the 4-tuple: all 30 on one of 3 has a probability of 3^-29.
+      if (linux) expect(served.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+    });
+});
+
 describe('showip: getaddrinfo()', () => {
   it.each([
     ['127.0.0.1', lines('IP addresses for 127.0.0.1:', '  IPv4: 127.0.0.1')],

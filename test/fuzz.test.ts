@@ -530,6 +530,14 @@ const epollEventArg: fc.Arbitrary<Gen> = fc.oneof(
   { weight: 1, arbitrary: fc.constant(val('undefined', undefined)) },
   { weight: 1, arbitrary: junk },
 );
+// Node sockets for fdOf(): made before the fd baseline, closed after the last check.
+let nodeServer: net.Server | undefined;
+const nodeSocketArg = fc.oneof(
+  { weight: 2, arbitrary: fc.constant(gen('listening net.Server', () => nodeServer)) },
+  { weight: 1, arbitrary: fc.constant(gen('new net.Socket()', () => new net.Socket())) },
+  { weight: 1, arbitrary: fc.constant(gen('net.createServer()', () => net.createServer())) },
+  { weight: 3, arbitrary: junk },
+);
 const listenerArg = fc.oneof(
   { weight: 4, arbitrary: fc.constant(val('() => {}', () => undefined)) },
   { weight: 1, arbitrary: junk },
@@ -546,8 +554,14 @@ const traceRecordArg = fc.oneof(
   }) },
   { weight: 1, arbitrary: junk },
 );
+/** struct linger values: linger at most 1 s, so a close() that lingers cannot stall the run. */
+const lingerArg = fc.record({
+  onoff: fc.oneof(fc.constantFrom(0, 1, true, -1, 1.5).map((n) => val(String(n), n)), junk),
+  linger: fc.oneof(fc.constantFrom(0, 1, -1, 1.5, 2 ** 31, NaN).map((n) => val(numText(n), n)), junk),
+}).map((r) => gen(`{ onoff: ${r.onoff.d}, linger: ${r.linger.d} }`, (c) => ({ onoff: r.onoff.v(c), linger: r.linger.v(c) })));
 const setsockoptValueArg = fc.oneof(
   { weight: 3, arbitrary: anyNumber },
+  { weight: 2, arbitrary: lingerArg },
   { weight: 1, arbitrary: fc.boolean().map((b) => val(String(b), b)) },
   { weight: 3, arbitrary: bufArg },
   { weight: 1, arbitrary: junk },
@@ -556,7 +570,7 @@ const setsockoptValueArg = fc.oneof(
 const LEVELS = [SOL_SOCKET, lib.IPPROTO_IP, lib.IPPROTO_IPV6, lib.IPPROTO_TCP, lib.IPPROTO_UDP, 0, 1, 6, 17, 41];
 const OPTNAMES = [lib.SO_REUSEADDR, lib.SO_REUSEPORT, lib.SO_KEEPALIVE, lib.SO_BROADCAST, lib.SO_RCVBUF, lib.SO_SNDBUF,
   lib.SO_ERROR, lib.SO_TYPE, lib.SO_RCVTIMEO, lib.SO_SNDTIMEO, lib.TCP_NODELAY, lib.IPV6_V6ONLY, lib.SO_DOMAIN, lib.SO_PROTOCOL,
-  lib.SO_ACCEPTCONN];
+  lib.SO_ACCEPTCONN, lib.SO_LINGER, lib.SO_PEERCRED, lib.TCP_INFO].filter((n) => n !== undefined);
 const DOMAINS = [AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, 16 /* AF_NETLINK */, 40 /* AF_VSOCK */];
 const TYPES = [SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, lib.SOCK_RAW, SOCK_STREAM | SOCK_NONBLOCK, SOCK_DGRAM | lib.SOCK_CLOEXEC];
 const FLAGS = [0, lib.MSG_PEEK, lib.MSG_DONTWAIT, lib.MSG_WAITALL, lib.MSG_TRUNC, lib.MSG_OOB, lib.MSG_NOSIGNAL, lib.MSG_PEEK | lib.MSG_TRUNC];
@@ -623,6 +637,7 @@ const SPECS: Spec[] = [
   { name: 'onTrace', async: false, args: [listenerArg] },
   { name: 'formatTrace', async: false, args: [traceRecordArg] },
   { name: 'threadpool', async: false, args: [] },
+  { name: 'fdOf', async: false, args: [nodeSocketArg] },
 ];
 
 /** The argument list: as specified, cut short (missing arguments), or with junk appended. */
@@ -741,7 +756,9 @@ async function runCase(spec: Spec, gens: Gen[]): Promise<void> {
 
 // ---- The tests ---------------------------------------------------------------
 
-beforeAll(() => {
+beforeAll(async () => {
+  nodeServer = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => nodeServer!.once('listening', resolve));
   NOFILE = nofileLimit();
   tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bsd-sockets-fuzz-'));
   // The port of a socket now closed: connecting there is refused.
@@ -770,6 +787,7 @@ afterAll(async () => {
   // Under the sanitizer build (npm run test:asan), nothing the addon allocated is unreachable.
   const leaks = native.leakCheck();
   if (leaks >= 0) expect(leaks, 'LeakSanitizer found leaks (see stderr)').toBe(0);
+  await new Promise((resolve) => nodeServer!.close(resolve));
 });
 
 describe('fuzzed boundary: every export with arbitrary arguments', () => {

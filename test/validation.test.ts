@@ -2,10 +2,11 @@
 // RangeError (out of range) whose message names the argument, thrown before
 // any system call (nothing is traced). Promise-returning functions reject,
 // they never throw.
+import * as net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as lib from '../lib/index';
 import {
-  AF_INET, AF_UNIX, EPOLLIN, EPOLL_CTL_ADD, F_GETFD, F_GETFL, F_SETFD, F_SETFL, POLLIN, SHUT_RDWR, SOCK_DGRAM, SOCK_NONBLOCK,
+  AF_INET, AF_UNIX, EPOLLIN, IPPROTO_TCP, SO_LINGER, SO_PEERCRED, SO_RCVTIMEO, SO_SNDTIMEO, TCP_INFO, fdOf, EPOLL_CTL_ADD, F_GETFD, F_GETFL, F_SETFD, F_SETFL, POLLIN, SHUT_RDWR, SOCK_DGRAM, SOCK_NONBLOCK,
   SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, type Sockaddr, type TraceRecord, accept, acceptSync, bind, close,
   connect, connectSync, epoll_create1, epoll_ctl, epoll_wait, epoll_waitSync, errnoName, fcntl, formatTrace, getaddrinfo, getaddrinfoSync, getpeername,
   getsockname, getsockopt, listen, onTrace, poll, pollSync, read, readSync, recv, recvSync, recvfrom,
@@ -541,6 +542,56 @@ describe('epoll and watch', () => {
   });
 });
 
+// ---- Struct-valued options and fdOf ------------------------------------------------------
+
+describe('struct-valued options', () => {
+  it('SO_RCVTIMEO/SO_SNDTIMEO: ms from 0 to 2^31-1; other types are TypeErrors naming the option', async () => {
+    for (const opt of [SO_RCVTIMEO, SO_SNDTIMEO]) {
+      for (const bad of [-1, NaN, Infinity, -Infinity, 2 ** 31]) {
+        await expectThrow(() => setsockopt(good, SOL_SOCKET, opt, bad), RangeError, /"value" for SO_(RCV|SND)TIMEO is out of range/);
+      }
+      for (const bad of [true, '1', null, undefined, {}, 1n]) {
+        await expectThrow(() => setsockopt(good, SOL_SOCKET, opt, bad as never), TypeError,
+          /"value" argument for SO_(RCV|SND)TIMEO must be of type number \(milliseconds\)/);
+      }
+    }
+  });
+
+  it('SO_LINGER: an object { onoff, linger } with integer fields, linger >= 0', async () => {
+    for (const bad of [1, true, null, undefined, 'x']) {
+      await expectThrow(() => setsockopt(good, SOL_SOCKET, SO_LINGER, bad as never), TypeError, /"value" argument for SO_LINGER must be an object/);
+    }
+    await expectThrow(() => setsockopt(good, SOL_SOCKET, SO_LINGER, {} as never), TypeError, typeMsg('value.onoff'));
+    await expectThrow(() => setsockopt(good, SOL_SOCKET, SO_LINGER, { onoff: 1.5, linger: 0 }), RangeError, rangeMsg('value.onoff'));
+    await expectThrow(() => setsockopt(good, SOL_SOCKET, SO_LINGER, { onoff: 1 } as never), TypeError, typeMsg('value.linger'));
+    for (const bad of [-1, 1.5, NaN, 2 ** 31]) {
+      await expectThrow(() => setsockopt(good, SOL_SOCKET, SO_LINGER, { onoff: 1, linger: bad }), RangeError, rangeMsg('value.linger'));
+    }
+  });
+
+  it.skipIf(process.platform !== 'linux')('SO_PEERCRED and TCP_INFO are read-only: a TypeError naming the option', async () => {
+    await expectThrow(() => setsockopt(good, SOL_SOCKET, SO_PEERCRED, 0 as never), TypeError, /"optname" argument SO_PEERCRED is read-only/);
+    await expectThrow(() => setsockopt(good, IPPROTO_TCP, TCP_INFO, {} as never), TypeError, /"optname" argument TCP_INFO is read-only/);
+  });
+
+  it('an undefined optname (a constant this platform lacks) says so', async () => {
+    await expectThrow(() => getsockopt(good, SOL_SOCKET, undefined as never), TypeError, /"optname".*this platform does not define/);
+    await expectThrow(() => setsockopt(good, SOL_SOCKET, undefined as never, 1), TypeError, /"optname".*this platform does not define/);
+  });
+});
+
+describe('fdOf', () => {
+  it.each([['5', 5], ['null', null], ['undefined', undefined], ['{}', {}], ["{ _handle: { fd: 3 } }", { _handle: { fd: 3 } }], ['a Buffer', Buffer.alloc(1)]])(
+    '%s is a TypeError naming "socket"', async (_s, bad) => {
+      await expectThrow(() => fdOf(bad as never), TypeError, /^The "socket" argument must be a net\.Socket, net\.Server or dgram\.Socket\. Received /);
+    });
+
+  it('a Node socket with no fd yet is a TypeError naming the problem', async () => {
+    await expectThrow(() => fdOf(new net.Socket()), TypeError, /^The "socket" argument \(a net\.Socket\) has no fd/);
+    await expectThrow(() => fdOf(net.createServer()), TypeError, /^The "socket" argument \(a net\.Server\) has no fd: not listening/);
+  });
+});
+
 // ---- The rest of the exports ---------------------------------------------------------------
 
 describe('other exports', () => {
@@ -569,7 +620,7 @@ describe('other exports', () => {
       ...SYNC_FD_CALLS.map(([n]) => n.split(' ')[0]), ...ASYNC_FD_CALLS.map(([n]) => n),
       ...INT_ARGS.map(([n]) => n), ...ASYNC_INT_ARGS.map(([n]) => n), 'pollSync', 'poll',
       'getaddrinfoSync', 'getaddrinfo',
-      'onTrace', 'errnoName', 'formatTrace',
+      'onTrace', 'errnoName', 'formatTrace', 'fdOf',
       'threadpool', // Takes no arguments.
       'SocketError', 'AbortError', // Classes (see errors.test.ts).
     ]);

@@ -10,3 +10,17 @@ export function openFds(): number[] {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * openFds() without the eventfd each libuv pool thread keeps as its wake-up
+ * fd for its lifetime once it has run an async call (Linux).
+ */
+export function openFdsExceptWakeups(): number[] {
+  return openFds().filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`) !== 'anon_inode:[eventfd]';
+    } catch {
+      return false;
+    }
+  });
+}

@@ -1,0 +1,235 @@
+// Struct-valued socket options. One table maps (level, optname) to the kind
+// of struct the option takes; getsockoptStruct/setsockoptStruct convert that
+// struct to and from JS values, and lib/sockopt.ts dispatches on the same
+// table (exported as `structOptions`), so there is one list, here.
+// Man pages: socket(7) (SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER), unix(7)
+// (SO_PEERCRED), tcp(7) (TCP_INFO).
+#include "sockopt.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <cerrno>
+#include <cmath>
+#include <string>
+
+#include "addon.h"
+
+namespace bsd {
+
+namespace {
+
+enum class Kind { kTimeout, kLinger, kTcpInfo, kPeerCred };
+
+struct StructOption {
+  const char* name;
+  int level;
+  int optname;
+  Kind kind;
+  bool read_only;
+  int sys_optname;  // What the system call is given (differs on macOS only).
+};
+
+const char* KindName(Kind kind) {
+  switch (kind) {
+    case Kind::kTimeout:
+      return "timeout";
+    case Kind::kLinger:
+      return "linger";
+    case Kind::kTcpInfo:
+      return "tcp_info";
+    case Kind::kPeerCred:
+      return "ucred";
+  }
+  return "";
+}
+
+// macOS counts SO_LINGER in clock ticks; SO_LINGER_SEC is the same in seconds.
+#ifdef SO_LINGER_SEC
+constexpr int kLingerSeconds = SO_LINGER_SEC;
+#else
+constexpr int kLingerSeconds = SO_LINGER;
+#endif
+
+const StructOption kStructOptions[] = {
+    {"SO_RCVTIMEO", SOL_SOCKET, SO_RCVTIMEO, Kind::kTimeout, false, SO_RCVTIMEO},
+    {"SO_SNDTIMEO", SOL_SOCKET, SO_SNDTIMEO, Kind::kTimeout, false, SO_SNDTIMEO},
+    {"SO_LINGER", SOL_SOCKET, SO_LINGER, Kind::kLinger, false, kLingerSeconds},
+#ifdef SO_PEERCRED
+    {"SO_PEERCRED", SOL_SOCKET, SO_PEERCRED, Kind::kPeerCred, true, SO_PEERCRED},
+#endif
+// Linux's struct tcp_info; other systems' TCP_INFO (FreeBSD) differ in layout.
+#if defined(__linux__) && defined(TCP_INFO)
+    {"TCP_INFO", IPPROTO_TCP, TCP_INFO, Kind::kTcpInfo, true, TCP_INFO},
+#endif
+};
+
+const StructOption& FindOption(const Napi::CallbackInfo& info, int level, int optname) {
+  for (const StructOption& opt : kStructOptions) {
+    if (opt.level == level && opt.optname == optname) return opt;
+  }
+  throw Napi::TypeError::New(info.Env(), "not a struct-valued option");  // lib/ checked.
+}
+
+// getsockopt(2) of the whole struct; 0 or -errno. A shorter optlen (an
+// older kernel's tcp_info) leaves the rest of the zeroed struct at 0.
+template <typename T>
+int GetStruct(int fd, const StructOption& opt, T* value) {
+  socklen_t len = sizeof(*value);
+  return getsockopt(fd, opt.level, opt.sys_optname, value, &len) == 0 ? 0 : -errno;
+}
+
+int64_t TimevalUs(const timeval& tv) {
+  return int64_t{tv.tv_sec} * 1000000 + tv.tv_usec;
+}
+
+Napi::Object TcpInfoObject(Napi::Env env, const tcp_info& ti) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("state", ti.tcpi_state);
+  o.Set("caState", ti.tcpi_ca_state);
+  o.Set("retransmits", ti.tcpi_retransmits);
+  o.Set("probes", ti.tcpi_probes);
+  o.Set("backoff", ti.tcpi_backoff);
+  o.Set("options", ti.tcpi_options);
+  o.Set("sndWscale", static_cast<uint32_t>(ti.tcpi_snd_wscale));
+  o.Set("rcvWscale", static_cast<uint32_t>(ti.tcpi_rcv_wscale));
+  o.Set("rto", ti.tcpi_rto);
+  o.Set("ato", ti.tcpi_ato);
+  o.Set("sndMss", ti.tcpi_snd_mss);
+  o.Set("rcvMss", ti.tcpi_rcv_mss);
+  o.Set("unacked", ti.tcpi_unacked);
+  o.Set("sacked", ti.tcpi_sacked);
+  o.Set("lost", ti.tcpi_lost);
+  o.Set("retrans", ti.tcpi_retrans);
+  o.Set("fackets", ti.tcpi_fackets);
+  o.Set("lastDataSent", ti.tcpi_last_data_sent);
+  o.Set("lastDataRecv", ti.tcpi_last_data_recv);
+  o.Set("lastAckRecv", ti.tcpi_last_ack_recv);
+  o.Set("pmtu", ti.tcpi_pmtu);
+  o.Set("rcvSsthresh", ti.tcpi_rcv_ssthresh);
+  o.Set("rtt", ti.tcpi_rtt);
+  o.Set("rttvar", ti.tcpi_rttvar);
+  o.Set("sndSsthresh", ti.tcpi_snd_ssthresh);
+  o.Set("sndCwnd", ti.tcpi_snd_cwnd);
+  o.Set("advmss", ti.tcpi_advmss);
+  o.Set("reordering", ti.tcpi_reordering);
+  o.Set("rcvRtt", ti.tcpi_rcv_rtt);
+  o.Set("rcvSpace", ti.tcpi_rcv_space);
+  o.Set("totalRetrans", ti.tcpi_total_retrans);
+  return o;
+}
+
+// (fd, level, optname, out): out[0] = the option as a number (a timeout, in
+// ms, fractional to the microsecond) or an object; returns 0 or -errno.
+Napi::Value GetsockoptStruct(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = IntArg(info, 0, "fd"), level = IntArg(info, 1, "level");
+  const StructOption& opt = FindOption(info, level, IntArg(info, 2, "optname"));
+  Napi::Value value;
+  switch (opt.kind) {
+    case Kind::kTimeout: {
+      int64_t us = SocketTimeoutUs(fd, opt.sys_optname);
+      if (us < 0) return Napi::Number::New(env, static_cast<double>(us));
+      value = Napi::Number::New(env, static_cast<double>(us) / 1000);
+      break;
+    }
+    case Kind::kLinger: {
+      linger l{};
+      if (int err = GetStruct(fd, opt, &l)) return Napi::Number::New(env, err);
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("onoff", l.l_onoff);
+      o.Set("linger", l.l_linger);
+      value = o;
+      break;
+    }
+    case Kind::kTcpInfo: {
+#if defined(__linux__) && defined(TCP_INFO)
+      tcp_info ti{};
+      if (int err = GetStruct(fd, opt, &ti)) return Napi::Number::New(env, err);
+      value = TcpInfoObject(env, ti);
+#endif
+      break;
+    }
+    case Kind::kPeerCred: {
+#ifdef SO_PEERCRED
+      ucred cred{};
+      if (int err = GetStruct(fd, opt, &cred)) return Napi::Number::New(env, err);
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("pid", static_cast<double>(cred.pid));
+      o.Set("uid", static_cast<double>(cred.uid));
+      o.Set("gid", static_cast<double>(cred.gid));
+      value = o;
+#endif
+      break;
+    }
+  }
+  if (value.IsEmpty()) throw Napi::TypeError::New(env, "not a struct-valued option");
+  info[3].As<Napi::Array>().Set(0u, value);
+  return Napi::Number::New(env, 0);
+}
+
+// (fd, level, optname, a, b), the struct's fields as lib/sockopt.ts checked
+// them: a timeout's microseconds (a); a linger's l_onoff (a), l_linger (b).
+Napi::Value SetsockoptStruct(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = IntArg(info, 0, "fd"), level = IntArg(info, 1, "level");
+  const StructOption& opt = FindOption(info, level, IntArg(info, 2, "optname"));
+  int r = -1;
+  switch (opt.kind) {
+    case Kind::kTimeout: {
+      double us = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
+      if (!(us >= 0 && us <= 9007199254740991.0) || us != std::trunc(us)) {
+        throw Napi::RangeError::New(env, "microseconds must be an integer >= 0");
+      }
+      int64_t whole = static_cast<int64_t>(us);
+      timeval tv{};
+      tv.tv_sec = static_cast<time_t>(whole / 1000000);
+      tv.tv_usec = static_cast<suseconds_t>(whole % 1000000);
+      r = setsockopt(fd, level, opt.sys_optname, &tv, sizeof(tv));
+      break;
+    }
+    case Kind::kLinger: {
+      linger l{};
+      l.l_onoff = IntArg(info, 3, "onoff");
+      l.l_linger = IntArg(info, 4, "linger");
+      r = setsockopt(fd, level, opt.sys_optname, &l, sizeof(l));
+      break;
+    }
+    case Kind::kTcpInfo:
+    case Kind::kPeerCred:
+      throw Napi::TypeError::New(env, std::string(opt.name) + " is read-only");  // lib/ checked.
+  }
+  return Napi::Number::New(env, r < 0 ? -errno : 0);
+}
+
+}  // namespace
+
+int64_t SocketTimeoutUs(int fd, int optname) {
+  timeval tv{};
+  socklen_t len = sizeof(tv);
+  if (getsockopt(fd, SOL_SOCKET, optname, &tv, &len) != 0) return -errno;
+  return TimevalUs(tv);
+}
+
+void InitSockopt(Napi::Env env, Napi::Object exports, AddonData* data) {
+  Napi::Array table = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const StructOption& opt : kStructOptions) {
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("name", opt.name);
+    entry.Set("level", opt.level);
+    entry.Set("optname", opt.optname);
+    entry.Set("kind", KindName(opt.kind));
+    entry.Set("readOnly", opt.read_only);
+    table.Set(i++, entry);
+  }
+  exports.Set("structOptions", table);
+  exports.Set("getsockoptStruct",
+              Napi::Function::New(env, GetsockoptStruct, "getsockoptStruct", data));
+  exports.Set("setsockoptStruct",
+              Napi::Function::New(env, SetsockoptStruct, "setsockoptStruct", data));
+}
+
+}  // namespace bsd
