@@ -1,4 +1,7 @@
 // Ancillary data; see cmsg.h. Man pages: cmsg(3) unix(7) ip(7) ipv6(7).
+#ifdef __APPLE__
+#define __APPLE_USE_RFC_3542  // struct in6_pktinfo and IPV6_PKTINFO as on Linux.
+#endif
 #include "cmsg.h"
 
 #include <arpa/inet.h>

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AF_INET, AF_INET6, AF_UNIX, AbortError, CMSG_LEN, CMSG_SPACE, type Cmsg, DEFAULT_CONTROLLEN, FD_CLOEXEC, F_GETFD,
   IPPROTO_IP, IPPROTO_IPV6, IPV6_PKTINFO, IPV6_RECVPKTINFO, IP_PKTINFO, MSG_CTRUNC, MSG_DONTWAIT, MSG_TRUNC,
@@ -18,6 +18,7 @@ import {
   fcntl, onTrace, readSync, recvfromSync, recvmsg, recvmsgSync, sendmsg, sendmsgSync, setsockopt,
   socket, socketpair, threadpool, writeSync,
 } from '../lib/index';
+import { native } from '../lib/binding';
 import { DIST_INDEX, requireDist } from './fixtures/child';
 import { sleep } from './helpers/fds';
 import { closeAll, tcpPair, track, udpPair } from './helpers/pairs';
@@ -30,6 +31,12 @@ afterEach(async () => {
   closeAll();
   for (let i = 0; i < 200 && threadpool().busy + threadpool().queued > 0; i++) await sleep(5);
   expect(threadpool()).toMatchObject({ busy: 0, queued: 0 });
+});
+
+// Under the sanitizer build, nothing the addon allocated is unreachable (-1: not an ASan build).
+afterAll(() => {
+  const leaks = native.leakCheck();
+  if (leaks >= 0) expect(leaks, 'LeakSanitizer found leaks (see stderr)').toBe(0);
 });
 
 /** fd -> what it points to: leak checks by identity, not only by count. */
