@@ -564,7 +564,8 @@ function received(nbytes: number, extra: unknown): RecvmsgResult {
  * (`msg.control`: SCM_RIGHTS fds, SCM_CREDENTIALS, IP_PKTINFO…), to
  * `msg.name` or the connected peer, on a libuv worker thread. MSG_NOSIGNAL
  * is always added. On a blocking stream socket everything is sent, as C
- * does; the control data goes with the first byte.
+ * does; the control data goes with the first byte. close() of an fd being
+ * passed settles the call with EBADF (its number is not reused under it).
  * C: `ssize_t sendmsg(int sockfd, const struct msghdr *msg, int flags);` — see sendmsg(2), cmsg(3).
  * @returns bytes sent.
  * @throws SocketError EBADF for a closed fd in SCM_RIGHTS; EINVAL for more than SCM_MAX_FD (253) fds (Linux).

@@ -534,6 +534,7 @@ SendmsgOp CaptureSendmsg(const Napi::CallbackInfo& info) {
   op.has_to = !info[2].IsUndefined();
   if (op.has_to) ToSockaddr(info.Env(), info[2], &op.to);
   EncodeCmsgs(info.Env(), info[3], &op.control);
+  op.passed = ControlFds(op.control.data(), op.control.size());
   op.flags = IntArg(info, 4, "flags");
   return op;
 }

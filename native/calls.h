@@ -109,10 +109,14 @@ struct SendOp : OpBase {
 // sendmsg(2), always with MSG_NOSIGNAL. `iov` points into the caller's
 // views (pinned by the async call); `control` is the encoded cmsg buffer,
 // sent once, with the first byte. A blocking stream send writes everything.
+// The fds it passes are registered as used, as `fd` is: close() of one
+// settles the call with EBADF, and its number is not reused under the call
+// (which would pass another process whatever socket got the number).
 struct SendmsgOp : OpBase {
   std::vector<iovec> iov;
   size_t first = 0;  // iov[first..] is what is left to send.
   std::vector<char> control;
+  std::vector<int> passed;  // The SCM_RIGHTS fds in `control`.
   int flags = 0;
   bool has_to = false;
   Sockaddr to;
@@ -122,6 +126,11 @@ struct SendmsgOp : OpBase {
   short Events() const { return POLLOUT; }
   bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
   ssize_t Progress() const { return static_cast<ssize_t>(done); }
+  template <typename F>
+  void ForEachFd(F&& f) const {
+    f(fd);
+    for (int p : passed) f(p);
+  }
 };
 
 // recvmsg(2), with MSG_CMSG_CLOEXEC always added (Linux): received fds are

@@ -245,6 +245,12 @@ Napi::Array DecodeCmsgs(Napi::Env env, const char* control, size_t len) {
   return out;
 }
 
+std::vector<int> ControlFds(const char* control, size_t len) {
+  std::vector<int> fds;
+  ForEachFd(control, len, [&](int fd) { fds.push_back(fd); });
+  return fds;
+}
+
 void CloseReceivedFds(const char* control, size_t len) {
   ForEachFd(control, len, [](int fd) { ::close(fd); });
 }

@@ -25,6 +25,9 @@ void EncodeCmsgs(Napi::Env env, Napi::Value control, std::vector<char>* out);
 // other (or a truncated one) as a Buffer copy of its payload.
 Napi::Array DecodeCmsgs(Napi::Env env, const char* control, size_t len);
 
+// The fds the SCM_RIGHTS messages in the control data carry.
+std::vector<int> ControlFds(const char* control, size_t len);
+
 // Closes every fd the SCM_RIGHTS messages in the control data carry (a
 // result nobody will receive).
 void CloseReceivedFds(const char* control, size_t len);

@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AF_INET, AF_INET6, AF_UNIX, AbortError, CMSG_LEN, CMSG_SPACE, type Cmsg, DEFAULT_CONTROLLEN, FD_CLOEXEC, F_GETFD,
+  F_GETFL, F_SETFL, O_NONBLOCK,
   IPPROTO_IP, IPPROTO_IPV6, IPV6_PKTINFO, IPV6_RECVPKTINFO, IP_PKTINFO, MSG_CTRUNC, MSG_DONTWAIT, MSG_TRUNC,
   MSG_WAITALL, type Msghdr, type RecvMsghdr, type RecvmsgResult, SCM_CREDENTIALS, SCM_RIGHTS, SOCK_DGRAM,
   SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_PASSCRED, type Sockaddr, SocketError, type TraceRecord, close,
@@ -347,7 +348,7 @@ describe('sendmsg() on a stream larger than the socket buffer', () => {
   });
 });
 
-describe('recvmsg() blocked on a worker thread', () => {
+describe('recvmsg() and sendmsg() blocked on a worker thread', () => {
   async function untilBusy(n: number): Promise<void> {
     for (let i = 0; i < 1000 && threadpool().busy < n; i++) await sleep(1);
     expect(threadpool().busy).toBe(n);
@@ -372,6 +373,45 @@ describe('recvmsg() blocked on a worker thread', () => {
     expect(buf.toString()).toBe('kept');
     expect(fdsOf(r)).toHaveLength(1);
     close(fdsOf(r)[0]);
+  });
+
+  it('sendmsg() waiting for room: close() of an fd it passes settles it with EBADF, and that fd never reaches the peer', async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    track(b);
+    let queued = 0;
+    for (let i = 0; i < 10_000; i++) {
+      try {
+        queued += sendmsgSync(a, { iov: [Buffer.alloc(65536)] }, 0);
+      } catch (err) {
+        expect((err as SocketError).code).toBe('EAGAIN');
+        break;
+      }
+    }
+    expect(queued).toBeGreaterThan(0);
+    fcntl(a, F_SETFL, fcntl(a, F_GETFL) & ~O_NONBLOCK); // Blocking: the async call waits for room.
+    track(a);
+    const [p, q] = socketpair(AF_UNIX, SOCK_STREAM, 0);
+    track(q);
+    const pTarget = fdTargets().get(p);
+    const pending = sendmsg(a, { iov: [Buffer.from('!')], control: rights([p]) }, 0).catch((e: unknown) => e);
+    await untilBusy(1);
+    // close() waits for no call: the sendmsg is woken, and the real close(2)
+    // of p happens when it has left (p's number is never reused under it).
+    close(p);
+    const err = await pending;
+    expect(err).toBeInstanceOf(SocketError);
+    expect(err).toMatchObject({ code: 'EBADF', syscall: 'sendmsg' });
+    expect(fdTargets().get(p)).not.toBe(pTarget);
+    // The peer gets what was queued before, and no fd.
+    const buf = Buffer.alloc(65536);
+    let drained = 0;
+    for (let i = 0; i < 10_000 && drained < queued; i++) {
+      const r = recvmsgSync(b, { iov: [buf] }, 0);
+      expect(r.control).toEqual([]);
+      drained += r.nbytes;
+    }
+    expect(drained).toBe(queued);
+    expect(() => recvmsgSync(b, { iov: [buf] }, 0)).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
   });
 
   it('opts.timeout rejects with SocketError ETIMEDOUT (syscall recvmsg)', async () => {
