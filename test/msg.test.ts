@@ -481,6 +481,44 @@ describe('a recvmsg() result nobody receives', () => {
   });
 });
 
+describe('recvmsgSync() in a worker_thread', () => {
+  beforeAll(() => {
+    requireDist();
+  });
+
+  it('blocks that thread until the message comes, and the fds it receives are the process\'s', async () => {
+    const [a, b] = unixPair();
+    const [p] = unixPair();
+    const worker = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const s = require(${JSON.stringify(DIST_INDEX)});
+      parentPort.postMessage('waiting');
+      const buf = Buffer.alloc(8);
+      const r = s.recvmsgSync(workerData, { iov: [buf] }, 0);
+      parentPort.postMessage({ nbytes: r.nbytes, text: buf.toString('utf8', 0, r.nbytes), control: r.control });
+    `, { eval: true, workerData: b });
+    const messages: unknown[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      worker.on('message', (m) => {
+        messages.push(m);
+        if (messages.length === 2) resolve();
+      });
+      worker.once('error', reject);
+    });
+    for (let i = 0; i < 500 && messages.length === 0; i++) await sleep(2);
+    await sleep(20); // The worker is in recvmsgSync now.
+    sendmsgSync(a, { iov: [Buffer.from('to you')], control: rights([p]) }, 0);
+    await done;
+    await worker.terminate();
+    const { nbytes, text, control } = messages[1] as { nbytes: number; text: string; control: Cmsg[] };
+    expect({ nbytes, text }).toEqual({ nbytes: 6, text: 'to you' });
+    const [fd] = control[0].data as number[];
+    track(fd);
+    expect(fdTargets().get(fd)).toBe(fdTargets().get(p));
+    expect(fcntl(fd, F_GETFD) & FD_CLOEXEC).toBe(FD_CLOEXEC);
+  });
+});
+
 describe('trace', () => {
   it('records sendmsg and recvmsg with their C names, on the main thread (sync) and a worker (async)', async () => {
     const records: TraceRecord[] = [];
