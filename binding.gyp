@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/async_call.cc",
         "native/calls.cc",
+        "native/cmsg.cc",
         "native/constants.cc",
         "native/epoll.cc",
         "native/fd_registry.cc",

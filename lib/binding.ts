@@ -61,6 +61,13 @@ export interface Native {
   recvfrom(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, cb: NativeCallback): number;
   sendtoSync(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, addr: object | Uint8Array): number;
   sendto(fd: number, buf: ArrayBufferView, nbytes: number, flags: number, addr: object | Uint8Array, cb: NativeCallback): number;
+  sendmsgSync(fd: number, iov: ArrayBufferView[], name: Uint8Array | undefined, control: unknown[] | undefined, flags: number): number;
+  sendmsg(fd: number, iov: ArrayBufferView[], name: Uint8Array | undefined, control: unknown[] | undefined, flags: number, cb: NativeCallback): number;
+  /** out[0] = [source address (undefined: see addrScratch), msg_flags, control messages]. */
+  recvmsgSync(fd: number, iov: ArrayBufferView[], controllen: number, flags: number, out: Out): number;
+  recvmsg(fd: number, iov: ArrayBufferView[], controllen: number, flags: number, cb: NativeCallback): number;
+  CMSG_SPACE(length: number): number;
+  CMSG_LEN(length: number): number;
   pollSync(fds: Int32Array, nfds: number, timeoutMs: number): number;
   poll(fds: Int32Array, nfds: number, timeoutMs: number, cb: NativeCallback): number;
   getaddrinfoSync(node: string | null, service: string | null, flags: number, family: number,
@@ -119,7 +126,7 @@ const EXPECTED: (keyof Native)[] = [
   'setsockoptStruct', 'getsockname', 'getpeername',
   'fcntl', 'socketpair', 'acceptSync', 'accept', 'connectSync', 'connect', 'readSync', 'read',
   'writeSync', 'write', 'recvSync', 'recv', 'sendSync', 'send', 'recvfromSync', 'recvfrom',
-  'sendtoSync', 'sendto', 'pollSync', 'poll', 'getaddrinfoSync', 'getaddrinfo', 'epoll_create1',
+  'sendtoSync', 'sendto', 'sendmsgSync', 'sendmsg', 'recvmsgSync', 'recvmsg', 'CMSG_SPACE', 'CMSG_LEN', 'pollSync', 'poll', 'getaddrinfoSync', 'getaddrinfo', 'epoll_create1',
   'epoll_ctl', 'epoll_waitSync', 'epoll_wait', 'watchStart', 'watchUpdate', 'watchClose', 'watchRef',
 ];
 

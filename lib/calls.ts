@@ -6,6 +6,7 @@
 import { native } from './binding';
 import { SocketError, check, errnoName, socketError } from './errors';
 import { type CallOptions, runAsync, validateOptions } from './async';
+import { type Msghdr, type RecvMsghdr, type RecvmsgResult, validateMsghdr, validateRecvMsghdr } from './msg';
 import { nodeOwnerOf } from './interop';
 import { type Sockaddr, type SockaddrUnspec, domains } from './sockaddr';
 import { type Linger, type SockoptName, getStructOption, setStructOption, structOption } from './sockopt';
@@ -595,6 +596,92 @@ export function sendtoSync(fd: number, buf: ArrayBufferView, len: number | undef
   const r = native.sendtoSync(fd, buf, n, f, bytes);
   if (t0) traceSync('sendto', [fd, n, f, addressText(destAddr)], r, t0);
   return check(r, 'sendto', destAddr);
+}
+
+/** recvmsg()'s native extra: [source address (or undefined: see addrScratch), msg_flags, control]. */
+function received(nbytes: number, extra: unknown): RecvmsgResult {
+  const [addr, flags, control] = extra as [unknown, number, RecvmsgResult['control']];
+  return { nbytes, addr: takeAddr(addr), control, flags };
+}
+
+/**
+ * Send a message gathered from `msg.iov`, with ancillary data
+ * (`msg.control`: SCM_RIGHTS fds, SCM_CREDENTIALS, IP_PKTINFO…), to
+ * `msg.name` or the connected peer, on a libuv worker thread. MSG_NOSIGNAL
+ * is always added. On a blocking stream socket everything is sent, as C
+ * does; the control data goes with the first byte. close() of an fd being
+ * passed settles the call with EBADF (its number is not reused under it).
+ * C: `ssize_t sendmsg(int sockfd, const struct msghdr *msg, int flags);` — see sendmsg(2), cmsg(3).
+ * @returns bytes sent.
+ * @throws SocketError EBADF for a closed fd in SCM_RIGHTS; EINVAL for more than SCM_MAX_FD (253) fds (Linux).
+ */
+export async function sendmsg(fd: number, msg: Msghdr, flags: number, opts?: CallOptions): Promise<number> {
+  validateFd(fd);
+  const m = validateMsghdr(msg);
+  const f = validateFlags(flags);
+  const name = m.name === undefined ? undefined : packAddr(fd, m.name, 'msg.name');
+  for (const view of m.iov) keepForWorker(view);
+  const o = validateOptions(opts);
+  const dest = m.name as Sockaddr | undefined;
+  return runAsync({
+    syscall: 'sendmsg', args: dest ? [fd, m.nbytes, f, addressText(dest)] : [fd, m.nbytes, f], addr: dest,
+    start: (cb) => native.sendmsg(fd, m.iov, name, m.control, f, cb),
+    finish: (r) => r,
+  }, o);
+}
+
+/** sendmsg() on this thread, blocking as C does. */
+export function sendmsgSync(fd: number, msg: Msghdr, flags: number): number {
+  validateFd(fd);
+  const m = validateMsghdr(msg);
+  const f = validateFlags(flags);
+  const name = m.name === undefined ? undefined : packAddr(fd, m.name, 'msg.name');
+  const dest = m.name as Sockaddr | undefined;
+  const t0 = traceStart();
+  const r = native.sendmsgSync(fd, m.iov, name, m.control, f);
+  if (t0) traceSync('sendmsg', dest ? [fd, m.nbytes, f, addressText(dest)] : [fd, m.nbytes, f], r, t0);
+  return check(r, 'sendmsg', dest);
+}
+
+/**
+ * Receive a message scattered into `msg.iov`, with its source address and
+ * ancillary data, on a libuv worker thread. `msg.controllen` is the control
+ * buffer's size in bytes (default DEFAULT_CONTROLLEN, 256: 32 fds plus
+ * credentials and a pktinfo; `CMSG_SPACE(4 * n)` for n fds). Received fds
+ * are close-on-exec (MSG_CMSG_CLOEXEC is always added on Linux) and yours
+ * to close. When the control buffer is too small the kernel sets MSG_CTRUNC
+ * in `flags` and delivers only the fds that fit (it closes the rest): those
+ * are still returned in `control`. An aborted recvmsg consumes nothing.
+ * C: `ssize_t recvmsg(int sockfd, struct msghdr *msg, int flags);` — see recvmsg(2), cmsg(3).
+ * @returns `{ nbytes, addr, control, flags }`.
+ * @throws SocketError EAGAIN on an empty non-blocking socket; ETIMEDOUT after opts.timeout.
+ */
+export async function recvmsg(fd: number, msg: RecvMsghdr, flags: number, opts?: CallOptions): Promise<RecvmsgResult> {
+  validateFd(fd);
+  const m = validateRecvMsghdr(msg);
+  const f = validateFlags(flags);
+  for (const view of m.iov) keepForWorker(view);
+  const o = validateOptions(opts);
+  return runAsync({
+    syscall: 'recvmsg', args: [fd, m.nbytes, f],
+    start: (cb) => native.recvmsg(fd, m.iov, m.controllen, f, cb),
+    finish: received,
+    detail: (r, extra) => (r < 0 ? undefined : addressText(takeAddr((extra as unknown[])[0]))),
+  }, o);
+}
+
+/** recvmsg() on this thread, blocking as C does. */
+export function recvmsgSync(fd: number, msg: RecvMsghdr, flags: number): RecvmsgResult {
+  validateFd(fd);
+  const m = validateRecvMsghdr(msg);
+  const f = validateFlags(flags);
+  const out: unknown[] = [];
+  const t0 = traceStart();
+  const r = native.recvmsgSync(fd, m.iov, m.controllen, f, out);
+  const result = r < 0 ? undefined : received(r, out[0]);
+  if (t0) traceSync('recvmsg', [fd, m.nbytes, f], r, t0, result && addressText(result.addr));
+  check(r, 'recvmsg');
+  return result!;
 }
 
 /** struct pollfd: `revents` is set by poll()/pollSync(), as C does. */

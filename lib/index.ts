@@ -1,6 +1,8 @@
 // bsd-sockets: the BSD socket API for TypeScript. Public exports only.
 export * from './constants';
 export * from './calls';
+export { CMSG_LEN, CMSG_SPACE, DEFAULT_CONTROLLEN } from './msg';
+export type { Cmsg, CmsgInput, In6Pktinfo, InPktinfo, Msghdr, RecvMsghdr, RecvmsgResult } from './msg';
 export { epoll_create1, epoll_ctl, epoll_wait, epoll_waitSync } from './epoll';
 export type { EpollEvent } from './epoll';
 export { watch } from './watch';

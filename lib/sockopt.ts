@@ -16,7 +16,7 @@ export interface Linger {
   linger: number;
 }
 
-/** struct ucred: the peer's credentials as of connect()/socketpair(). */
+/** struct ucred: SO_PEERCRED (the peer's, as of connect()/socketpair()) and SCM_CREDENTIALS. */
 export interface Ucred {
   pid: number;
   uid: number;

@@ -8,6 +8,7 @@ import type { Sockaddr } from './sockaddr';
 const { AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC } = native.constants;
 const INT32_MAX = 2 ** 31 - 1;
 
+/** A received value, quoted for an error message. */
 export function show(value: unknown): string {
   if (typeof value === 'string') return `'${value.length > 40 ? value.slice(0, 40) + '…' : value}'`;
   if (typeof value === 'symbol') return value.toString();

@@ -25,9 +25,7 @@ int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return static_cast<int>(d);
 }
 
-BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n) {
-  napi_env env = info.Env();
-  napi_value value = info[i];
+BufferRef ViewBytes(napi_env env, napi_value value, const char* name) {
   void* data = nullptr;
   size_t byte_length = 0;
   bool is_typed_array = false, is_data_view = false;
@@ -39,7 +37,7 @@ BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n) {
     size_t offset;
     if (napi_get_typedarray_info(env, value, &type, &length, &data, &arraybuffer, &offset) !=
         napi_ok) {
-      throw Napi::TypeError::New(env, "buf must be an ArrayBufferView");
+      throw Napi::TypeError::New(env, std::string(name) + " must be an ArrayBufferView");
     }
     size_t element_size;
     switch (type) {
@@ -63,16 +61,22 @@ BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n) {
         element_size = 8;
         break;
       default:  // A kind newer than this build (Float16Array): no guessing.
-        throw Napi::TypeError::New(env, "buf: unsupported TypedArray kind");
+        throw Napi::TypeError::New(env, std::string(name) + ": unsupported TypedArray kind");
     }
     byte_length = length * element_size;
   } else {
     napi_is_dataview(env, value, &is_data_view);
-    if (!is_data_view) throw Napi::TypeError::New(env, "buf must be an ArrayBufferView");
+    if (!is_data_view) throw Napi::TypeError::New(env, std::string(name) + " must be an ArrayBufferView");
     napi_value arraybuffer;
     size_t offset;
     napi_get_dataview_info(env, value, &byte_length, &data, &arraybuffer, &offset);
   }
+  return {data, byte_length};
+}
+
+BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n) {
+  napi_env env = info.Env();
+  auto [data, byte_length] = ViewBytes(env, info[i], "buf");
   int nbytes = IntArg(info, n, "nbytes");
   if (nbytes < 0 || static_cast<size_t>(nbytes) > byte_length) {
     throw Napi::RangeError::New(env, "nbytes must be from 0 to buf.byteLength (" +

@@ -45,6 +45,8 @@ struct BufferRef {
   void* data;
   size_t length;
 };
+// The bytes of an ArrayBufferView (`name` for the error if it is not one).
+BufferRef ViewBytes(napi_env env, napi_value value, const char* name);
 // The bytes of an ArrayBufferView at info[i], limited to `nbytes` at info[n].
 BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n);
 

@@ -44,7 +44,8 @@ class AsyncCallBase {
 
   virtual ssize_t Execute() = 0;                  // Worker thread.
   virtual Napi::Value Extra(Napi::Env env) = 0;   // Main thread, after Execute.
-  // A result nobody will receive (teardown): release what it owns (an accepted fd).
+  // A result nobody will receive (teardown): release what it owns (an
+  // accepted fd, fds received with SCM_RIGHTS).
   virtual void Discard(ssize_t result) = 0;
   virtual int AcquireFds() = 0;
   virtual void ReleaseFds() = 0;
@@ -111,6 +112,7 @@ class AsyncCall final : public AsyncCallBase {
     if constexpr (Op::kReturnsFd) {
       if (result >= 0) ::close(static_cast<int>(result));
     }
+    op_.Discard(result);
   }
   bool UsesFd(int fd) const override {
     bool uses = false;

@@ -2,8 +2,9 @@
 // capture of its arguments, and the native exports (one sync and, for calls
 // that can block, one async export per op, both from the same capture).
 // Man pages: socket(2) bind(2) listen(2) accept(2) connect(2) recv(2) send(2)
-// read(2) write(2) poll(2) shutdown(2) close(2) getsockopt(2) setsockopt(2)
-// getsockname(2) getpeername(2) fcntl(2) socketpair(2) getaddrinfo(3).
+// read(2) write(2) sendmsg(2) recvmsg(2) poll(2) shutdown(2) close(2)
+// getsockopt(2) setsockopt(2) getsockname(2) getpeername(2) fcntl(2)
+// socketpair(2) getaddrinfo(3).
 #include "calls.h"
 
 #include <fcntl.h>
@@ -21,12 +22,16 @@
 
 #include "addon.h"
 #include "async_call.h"
+#include "cmsg.h"
 #include "errors.h"
 #include "trace.h"
 #include "wait.h"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0  // macOS: sockets get SO_NOSIGPIPE at creation instead.
+#endif
+#ifndef IOV_MAX
+#define IOV_MAX 1024
 #endif
 
 namespace bsd {
@@ -99,6 +104,18 @@ bool IsStream(int fd) {
   int type = 0;
   socklen_t len = sizeof(type);
   return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+// Drops the first n bytes of iov[first..]: what a partial send or receive
+// moved, so the next call goes on from there.
+void AdvanceIov(std::vector<iovec>& iov, size_t& first, size_t n) {
+  while (first < iov.size() && (n > 0 || iov[first].iov_len == 0)) {
+    size_t k = n < iov[first].iov_len ? n : iov[first].iov_len;
+    iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + k;  // SAFETY: k <= iov_len.
+    iov[first].iov_len -= k;
+    n -= k;
+    if (iov[first].iov_len == 0) first++;
+  }
 }
 
 const char* EaiName(int code) {
@@ -295,6 +312,103 @@ ssize_t SendOp::TryNow() {
   }
 }
 
+// sendmsg(2).
+namespace {
+msghdr SendHeader(SendmsgOp& op) {
+  msghdr msg{};
+  if (op.has_to) {
+    msg.msg_name = op.to.get();
+    msg.msg_namelen = op.to.len;
+  }
+  msg.msg_iov = op.iov.data() + op.first;
+  msg.msg_iovlen = op.iov.size() - op.first;
+  // Ancillary data goes with the first byte only, as one blocking call sends it.
+  if (op.done == 0 && !op.control.empty()) {
+    msg.msg_control = op.control.data();
+    msg.msg_controllen = op.control.size();
+  }
+  return msg;
+}
+}  // namespace
+
+ssize_t SendmsgOp::Sync() {
+  msghdr msg = SendHeader(*this);
+  return RetryEintr([&] { return ::sendmsg(fd, &msg, flags | MSG_NOSIGNAL); });
+}
+
+ssize_t SendmsgOp::TryNow() {
+  for (;;) {
+    msghdr msg = SendHeader(*this);
+    ssize_t r = RetryEintr([&] { return ::sendmsg(fd, &msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL); });
+    if (r < 0) return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
+    done += static_cast<size_t>(r);
+    AdvanceIov(iov, first, static_cast<size_t>(r));
+    if (done >= total || (flags & MSG_DONTWAIT)) return static_cast<ssize_t>(done);
+  }
+}
+
+// recvmsg(2): one call, appending to what earlier ones of a gather received.
+namespace {
+ssize_t ReceiveOnce(RecvmsgOp& op, int extra_flags) {
+  msghdr msg{};
+  if (op.done == 0) {
+    msg.msg_name = op.from.get();
+    msg.msg_namelen = sizeof(op.from.storage);
+  }
+  msg.msg_iov = op.iov.data() + op.first;
+  msg.msg_iovlen = op.iov.size() - op.first;
+  if (!op.control.empty()) {
+    msg.msg_control = op.control.data();
+    msg.msg_controllen = op.control.size();
+  }
+  ssize_t r = RetryEintr([&] { return ::recvmsg(op.fd, &msg, op.flags | op.added_flags | extra_flags); });
+  if (r < 0) return r;
+  if (op.done == 0) op.from.len = msg.msg_namelen;
+  op.control_used = msg.msg_control != nullptr ? msg.msg_controllen : 0;
+  op.msg_flags |= msg.msg_flags & ~op.added_flags;
+#ifndef MSG_CMSG_CLOEXEC
+  CloexecReceivedFds(op.control.data(), op.control_used);
+#endif
+  return r;
+}
+}  // namespace
+
+ssize_t RecvmsgOp::Sync() { return ReceiveOnce(*this, 0); }
+
+// A MSG_WAITALL gather ends, as the kernel's own read does, where ancillary
+// data arrives: the control buffer is offered whole to each call until then.
+ssize_t RecvmsgOp::TryNow() {
+  bool gather = (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && IsStream(fd);
+  for (;;) {
+    ssize_t r = ReceiveOnce(*this, MSG_DONTWAIT);
+    if (r < 0) return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
+    if (!gather || r == 0 || control_used > 0) return static_cast<ssize_t>(done) + r;
+    done += static_cast<size_t>(r);
+    AdvanceIov(iov, first, static_cast<size_t>(r));
+    if (done >= total) return static_cast<ssize_t>(done);
+  }
+}
+
+Napi::Value RecvmsgOp::Extra(Napi::Env env) {
+  try {
+    Napi::Array out = Napi::Array::New(env, 3);
+    out.Set(0u, AddressOut(env, from.get(), from.len, addr_scratch));
+    out.Set(1u, Napi::Number::New(env, msg_flags));
+    out.Set(2u, DecodeCmsgs(env, control.data(), control_used));
+    fds_given = true;
+    return out;
+  } catch (...) {
+    Discard(0);  // Nobody will see these fds.
+    throw;
+  }
+}
+
+void RecvmsgOp::Discard(ssize_t result) {
+  if (result < 0 || fds_given) return;
+  fds_given = true;
+  CloseReceivedFds(control.data(), control_used);
+}
+
 // poll(2). EINTR is retried with the timeout recomputed.
 ssize_t PollOp::Sync() {
   nfds_t n = fds.size() - 1;
@@ -417,6 +531,53 @@ SendOp CaptureSend(const Napi::CallbackInfo& info) {
   op.is_write = kWrite;
   op.has_to = kTo;
   if (kTo) ToSockaddr(info.Env(), info[4], &op.to);
+  return op;
+}
+
+// iov: an array of ArrayBufferViews (lib/ keeps its own copy of the caller's
+// array, pinned while a worker uses the views).
+void CaptureIov(Napi::Env env, Napi::Value value, std::vector<iovec>* iov, size_t* total) {
+  if (!value.IsArray()) throw Napi::TypeError::New(env, "iov must be an array");
+  Napi::Array views = value.As<Napi::Array>();
+  uint32_t n = views.Length();
+  if (n > IOV_MAX) throw Napi::RangeError::New(env, "iov has more than IOV_MAX entries");
+  iov->resize(n);
+  *total = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    BufferRef b = ViewBytes(env, views.Get(i), "iov[i]");
+    (*iov)[i] = {b.data, b.length};
+    *total += b.length;
+  }
+}
+
+// (fd, iov, name: packed sockaddr | undefined, control: Cmsg[] | undefined, flags).
+SendmsgOp CaptureSendmsg(const Napi::CallbackInfo& info) {
+  SendmsgOp op;
+  op.fd = IntArg(info, 0, "fd");
+  CaptureIov(info.Env(), info[1], &op.iov, &op.total);
+  op.has_to = !info[2].IsUndefined();
+  if (op.has_to) ToSockaddr(info.Env(), info[2], &op.to);
+  EncodeCmsgs(info.Env(), info[3], &op.control);
+  op.passed = ControlFds(op.control.data(), op.control.size());
+  op.flags = IntArg(info, 4, "flags");
+  return op;
+}
+
+// (fd, iov, controllen, flags).
+RecvmsgOp CaptureRecvmsg(const Napi::CallbackInfo& info) {
+  RecvmsgOp op;
+  op.fd = IntArg(info, 0, "fd");
+  CaptureIov(info.Env(), info[1], &op.iov, &op.total);
+  int controllen = IntArg(info, 2, "controllen");
+  if (controllen < 0 || controllen > 65536) {
+    throw Napi::RangeError::New(info.Env(), "controllen must be from 0 to 65536");
+  }
+  op.control.assign(static_cast<size_t>(controllen), 0);
+  op.flags = IntArg(info, 3, "flags");
+#ifdef MSG_CMSG_CLOEXEC
+  op.added_flags = MSG_CMSG_CLOEXEC & ~op.flags;
+#endif
+  op.addr_scratch = DataOf(info)->addr_scratch_data;
   return op;
 }
 
@@ -644,6 +805,12 @@ void InitCalls(Napi::Env env, Napi::Object exports, AddonData* data) {
   add("send", AsyncExport<SendOp, CaptureSend<false, false>, 4, 1>);
   add("sendtoSync", SyncExport<SendOp, CaptureSend<false, true>, 5>);
   add("sendto", AsyncExport<SendOp, CaptureSend<false, true>, 5, 1>);
+  add("sendmsgSync", SyncExport<SendmsgOp, CaptureSendmsg, 5>);
+  add("sendmsg", AsyncExport<SendmsgOp, CaptureSendmsg, 5, 1>);
+  add("recvmsgSync", SyncExport<RecvmsgOp, CaptureRecvmsg, 4>);
+  add("recvmsg", AsyncExport<RecvmsgOp, CaptureRecvmsg, 4, 1>);
+  add("CMSG_SPACE", CmsgSpaceExport);
+  add("CMSG_LEN", CmsgLenExport);
   add("pollSync", SyncExport<PollOp, CapturePoll, 3>);
   add("poll", AsyncExport<PollOp, CapturePoll, 3, 0>);
   add("getaddrinfoSync", SyncExport<GetaddrinfoOp, CaptureGetaddrinfo, 6>);

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <string>
 #include <vector>
@@ -16,6 +17,15 @@
 
 namespace bsd {
 
+// What a receive with `flags` waits for: out-of-band data is POLLPRI; the
+// error queue only ever shows as POLLERR, which poll reports whatever the mask.
+inline short RecvEvents(int flags) {
+#ifdef MSG_ERRQUEUE
+  if (flags & MSG_ERRQUEUE) return 0;
+#endif
+  return (flags & MSG_OOB) ? POLLPRI : POLLIN;
+}
+
 // Defaults every op inherits; an op overrides what differs.
 struct OpBase {
   static constexpr bool kOwnDriver = false;  // true: the op defines RunAsync.
@@ -24,6 +34,7 @@ struct OpBase {
   static constexpr bool kWakeable = true;    // false: a library call nothing can wake.
   bool NonBlockingCall() const { return false; }  // MSG_DONTWAIT: EAGAIN at once.
   ssize_t Progress() const { return 0; }     // Bytes done before a stop.
+  void Discard(ssize_t) {}                   // Release what a result nobody receives owns.
   template <typename F>
   void ForEachFd(F&& f) const {
     f(fd);
@@ -70,14 +81,7 @@ struct RecvOp : OpBase {
   size_t done = 0;  // MSG_WAITALL on a stream gathers across waits.
   ssize_t Sync();
   ssize_t TryNow();
-  // Out-of-band data is POLLPRI; the error queue only ever shows as POLLERR,
-  // which poll reports whatever the mask.
-  short Events() const {
-#ifdef MSG_ERRQUEUE
-    if (flags & MSG_ERRQUEUE) return 0;
-#endif
-    return (flags & MSG_OOB) ? POLLPRI : POLLIN;
-  }
+  short Events() const { return RecvEvents(flags); }
   bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
   ssize_t Progress() const { return static_cast<ssize_t>(done); }
   Napi::Value Extra(Napi::Env env) const;
@@ -102,6 +106,59 @@ struct SendOp : OpBase {
   short Events() const { return POLLOUT; }
   bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
   ssize_t Progress() const { return static_cast<ssize_t>(done); }
+};
+
+// sendmsg(2), always with MSG_NOSIGNAL. `iov` points into the caller's
+// views (pinned by the async call); `control` is the encoded cmsg buffer,
+// sent once, with the first byte. A blocking stream send writes everything.
+// The fds it passes are registered as used, as `fd` is: close() of one
+// settles the call with EBADF, and its number is not reused under the call
+// (which would pass another process whatever socket got the number).
+struct SendmsgOp : OpBase {
+  std::vector<iovec> iov;
+  size_t first = 0;  // iov[first..] is what is left to send.
+  std::vector<char> control;
+  std::vector<int> passed;  // The SCM_RIGHTS fds in `control`.
+  int flags = 0;
+  bool has_to = false;
+  Sockaddr to;
+  size_t done = 0, total = 0;
+  ssize_t Sync();
+  ssize_t TryNow();
+  short Events() const { return POLLOUT; }
+  bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
+  ssize_t Progress() const { return static_cast<ssize_t>(done); }
+  template <typename F>
+  void ForEachFd(F&& f) const {
+    f(fd);
+    for (int p : passed) f(p);
+  }
+};
+
+// recvmsg(2), with MSG_CMSG_CLOEXEC always added (Linux): received fds are
+// close-on-exec. Extra(): [source address, msg_flags, control messages];
+// from then on the received fds are the caller's. A result nobody receives
+// (Discard) closes them.
+struct RecvmsgOp : OpBase {
+  static constexpr bool kHasExtra = true;
+  std::vector<iovec> iov;
+  size_t first = 0;
+  std::vector<char> control;  // msg_controllen bytes of room.
+  size_t control_used = 0;    // What the kernel filled.
+  int flags = 0;
+  int msg_flags = 0;
+  int added_flags = 0;        // Ours (MSG_CMSG_CLOEXEC), not reported back.
+  bool fds_given = false;     // Received fds handed to the caller, or closed.
+  Sockaddr from;
+  uint32_t* addr_scratch = nullptr;
+  size_t done = 0, total = 0;  // MSG_WAITALL on a stream gathers across waits.
+  ssize_t Sync();
+  ssize_t TryNow();
+  short Events() const { return RecvEvents(flags); }
+  bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
+  ssize_t Progress() const { return static_cast<ssize_t>(done); }
+  Napi::Value Extra(Napi::Env env);
+  void Discard(ssize_t result);
 };
 
 // poll(2). `fds` keeps one spare slot at the end for the wake-up fd.

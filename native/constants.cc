@@ -1,6 +1,7 @@
 // Every constant lib/ exports, with the value of this platform's headers. One
 // #ifdef per name: a macro the platform lacks is simply not exported.
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -67,6 +68,9 @@ Napi::Object Constants(Napi::Env env) {
   BSD_CONSTANT(SO_PROTOCOL);
 #endif
   BSD_CONSTANT(SO_ACCEPTCONN);
+#ifdef SO_PASSCRED
+  BSD_CONSTANT(SO_PASSCRED);
+#endif
 #ifdef SO_PEERCRED
   BSD_CONSTANT(SO_PEERCRED);
 #endif
@@ -87,6 +91,23 @@ Napi::Object Constants(Napi::Env env) {
   BSD_CONSTANT(TCP_CLOSING);
 #endif
   BSD_CONSTANT(IPV6_V6ONLY);
+  // Ancillary data (cmsg(3)): levels are SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6.
+  BSD_CONSTANT(SCM_RIGHTS);
+#ifdef SCM_CREDENTIALS
+  BSD_CONSTANT(SCM_CREDENTIALS);
+#endif
+#ifdef IP_PKTINFO
+  BSD_CONSTANT(IP_PKTINFO);
+#endif
+#ifdef IPV6_PKTINFO
+  BSD_CONSTANT(IPV6_PKTINFO);
+#endif
+#ifdef IPV6_RECVPKTINFO
+  BSD_CONSTANT(IPV6_RECVPKTINFO);
+#endif
+#ifdef IOV_MAX
+  BSD_CONSTANT(IOV_MAX);
+#endif
   // send/recv flags.
   BSD_CONSTANT(MSG_PEEK);
   BSD_CONSTANT(MSG_DONTWAIT);
@@ -96,6 +117,11 @@ Napi::Object Constants(Napi::Env env) {
 #endif
   BSD_CONSTANT(MSG_TRUNC);
   BSD_CONSTANT(MSG_OOB);
+  BSD_CONSTANT(MSG_CTRUNC);
+  BSD_CONSTANT(MSG_EOR);
+#ifdef MSG_CMSG_CLOEXEC
+  BSD_CONSTANT(MSG_CMSG_CLOEXEC);
+#endif
   // shutdown(2).
   BSD_CONSTANT(SHUT_RD);
   BSD_CONSTANT(SHUT_WR);

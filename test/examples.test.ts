@@ -161,6 +161,50 @@ describe.each(DIRECTIONS)('$title', ({ server, client }) => {
       ));
     });
 
+    it('udp-pktinfo / udp-client: each datagram\'s destination address and interface; the reply leaves from it', async () => {
+      const srv = run(server, 'udp-pktinfo', host, '0', '2');
+      const saddr = await srv.listening();
+      const out = await run(client, 'udp-client', host, portOf(saddr), 'one', 'twö').success();
+      // udp-client checks nothing itself: the reply's source is what it prints.
+      expect(out).toBe(lines(`reply of 3 bytes from ${saddr}: one`, `reply of 4 bytes from ${saddr}: twö`));
+      const sout = await srv.success();
+      const [, peer] = match(sout, /^listening on .*\ndatagram of 3 bytes from (\S+) to /);
+      expect(peer).toMatch(new RegExp(`^${esc(hostPort(host, ''))}\\d+$`));
+      const lo = linux ? fs.readFileSync('/sys/class/net/lo/ifindex', 'utf8').trim() : match(sout, /on ifindex (\d+)/)[1];
+      expect(sout).toBe(lines(
+        `listening on ${saddr}`,
+        `datagram of 3 bytes from ${peer} to ${host} on ifindex ${lo}: one`,
+        `datagram of 4 bytes from ${peer} to ${host} on ifindex ${lo}: twö`,
+      ));
+    });
+
+    it('fd-passing: the child serves on the listening socket the parent created and passed it (SCM_RIGHTS)', async () => {
+      const name = tmpPath();
+      const child = run(server, 'fd-passing', 'child', name, '2');
+      expect(await child.listening()).toBe(name);
+      const pout = await run(client, 'fd-passing', 'parent', host, '0', name).success();
+      const [, saddr] = match(pout, /^listening on (\S+)\n/);
+      expect(saddr).toMatch(new RegExp(`^${esc(hostPort(host, ''))}\\d+$`));
+      expect(pout).toBe(lines(`listening on ${saddr}`, `passed it to ${name}`));
+      // The parent has exited: only the child's copy of the socket is left, and it serves.
+      const messages = ['handed over', 'ünïcödé '.repeat(1000)];
+      const peers: string[] = [];
+      for (const msg of messages) {
+        const out = await run(client, 'tcp-client', host, portOf(saddr), msg).success();
+        const [, local] = match(out, new RegExp(`^connected to ${esc(saddr)} from (\\S+)\n`));
+        const n = Buffer.byteLength(msg);
+        expect(out).toBe(lines(`connected to ${saddr} from ${local}`, `sent ${n} bytes`, `received ${n} bytes: ${msg}`));
+        peers.push(local);
+      }
+      expect(await child.success()).toBe(lines(
+        `listening on ${name}`,
+        `received a listening socket on ${saddr}`,
+        `connection from ${peers[0]}`, `echoed ${Buffer.byteLength(messages[0])} bytes`,
+        `connection from ${peers[1]}`, `echoed ${Buffer.byteLength(messages[1])} bytes`,
+      ));
+      expect(fs.existsSync(name)).toBe(false);
+    });
+
     it('demux-udp: one server socket, several clients told apart by source address', async () => {
       const srv = run(server, 'demux-udp', 'server', host, '0', '3');
       const saddr = await srv.listening();

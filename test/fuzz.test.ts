@@ -574,6 +574,73 @@ const OPTNAMES = [lib.SO_REUSEADDR, lib.SO_REUSEPORT, lib.SO_KEEPALIVE, lib.SO_B
 const DOMAINS = [AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, 16 /* AF_NETLINK */, 40 /* AF_VSOCK */];
 const TYPES = [SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, lib.SOCK_RAW, SOCK_STREAM | SOCK_NONBLOCK, SOCK_DGRAM | lib.SOCK_CLOEXEC];
 const FLAGS = [0, lib.MSG_PEEK, lib.MSG_DONTWAIT, lib.MSG_WAITALL, lib.MSG_TRUNC, lib.MSG_OOB, lib.MSG_NOSIGNAL, lib.MSG_PEEK | lib.MSG_TRUNC];
+const MSG_FLAGS = [...FLAGS, lib.MSG_CMSG_CLOEXEC, lib.MSG_EOR, lib.MSG_CTRUNC];
+
+// sendmsg/recvmsg: struct msghdr with every field valid or not. SCM_RIGHTS
+// carries fds from fdArg (our slots, or numbers never open); a pktinfo's
+// ifindex is only ever 0, lo's, or no interface at all, so that nothing can
+// be routed out of another interface.
+const objectOf = (fields: Record<string, Gen | undefined>): Gen => {
+  const present = Object.entries(fields).filter(([, g]) => g !== undefined) as [string, Gen][];
+  return gen(`{ ${present.map(([k, g]) => `${k}: ${g.d}`).join(', ')} }`, (c) => Object.fromEntries(present.map(([k, g]) => [k, g.v(c)])));
+};
+const arrayOf = (items: Gen[]): Gen => gen(`[${items.map((g) => g.d).join(', ')}]`, (c) => items.map((g) => g.v(c)));
+const LO_IFINDEX = Number(fs.readFileSync('/sys/class/net/lo/ifindex', 'utf8'));
+const iovArg = fc.oneof(
+  { weight: 8, arbitrary: fc.array(bufArg, { maxLength: 4 }).map(arrayOf) },
+  { weight: 1, arbitrary: fc.constant(gen('IOV_MAX + 1 views', () => Array(lib.IOV_MAX + 1).fill(Buffer.alloc(1)))) },
+  { weight: 1, arbitrary: junk },
+);
+const ifindexArg = fc.oneof(
+  fc.constantFrom(0, LO_IFINDEX, 2 ** 31 - 1, -1, 1.5, NaN, 2 ** 32).map((n) => val(numText(n), n)),
+  junk,
+);
+const cmsgDataArg = fc.oneof(
+  { weight: 4, arbitrary: fc.array(fdArg, { maxLength: 4 }).map(arrayOf) },
+  { weight: 1, arbitrary: fc.constant(gen('300 × slot0', () => Array(300).fill(slots[0].fd))) },
+  { weight: 2, arbitrary: fc.record({ pid: fc.oneof(fc.constant(val('process.pid', process.pid)), intArg), uid: optionalField(fc.oneof(fc.constant(val('getuid()', process.getuid!())), intArg)), gid: optionalField(fc.oneof(fc.constant(val('getgid()', process.getgid!())), intArg)) }).map(objectOf) },
+  { weight: 2, arbitrary: fc.record({ ifindex: ifindexArg, specDst: optionalField(addressArg), address: optionalField(addressArg) }).map(objectOf) },
+  { weight: 3, arbitrary: bufArg },
+  { weight: 1, arbitrary: junk },
+);
+const cmsgArg = fc.oneof(
+  { weight: 6, arbitrary: fc.record({
+    level: fc.oneof(fc.constantFrom(SOL_SOCKET, lib.IPPROTO_IP, lib.IPPROTO_IPV6, 0, 9999).map((n) => val(String(n), n)), intArg),
+    type: fc.oneof(fc.constantFrom(lib.SCM_RIGHTS, lib.SCM_CREDENTIALS, lib.IP_PKTINFO, lib.IPV6_PKTINFO, 0, 9999).map((n) => val(String(n), n)), intArg),
+    data: optionalField(cmsgDataArg),
+  }).map(objectOf) },
+  { weight: 1, arbitrary: junk },
+);
+const controlArg = fc.oneof(
+  { weight: 6, arbitrary: fc.array(cmsgArg, { maxLength: 3 }).map(arrayOf) },
+  { weight: 1, arbitrary: junk },
+);
+/** Messages that pass every check: bytes and fds of our slots (which our connected slot pairs then receive). */
+const goodMsghdr = fc.tuple(fc.nat(3), fc.array(fc.nat(63), { maxLength: 3 }), fc.boolean()).map(([n, fdSlots, creds]) => gen(
+  `{ iov: [${n} bytes], control: SCM_RIGHTS [${fdSlots.map((i) => `slot${i}`).join(', ')}]${creds ? ' + SCM_CREDENTIALS' : ''} }`,
+  () => ({
+    iov: [Buffer.alloc(n, 0x61)],
+    control: [
+      { level: SOL_SOCKET, type: lib.SCM_RIGHTS, data: fdSlots.map((i) => slots[i % slots.length].fd) },
+      ...(creds ? [{ level: SOL_SOCKET, type: lib.SCM_CREDENTIALS, data: { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() } }] : []),
+    ],
+  }),
+));
+const msghdrArg = fc.oneof(
+  { weight: 6, arbitrary: goodMsghdr },
+  { weight: 8, arbitrary: fc.record({ iov: iovArg, name: optionalField(addrArg), control: optionalField(controlArg) }).map(objectOf) },
+  { weight: 1, arbitrary: junk },
+);
+const recvMsghdrArg = fc.oneof(
+  { weight: 8, arbitrary: fc.record({
+    iov: iovArg,
+    controllen: optionalField(fc.oneof(fc.constantFrom(0, 1, 16, 24, 256, 4096, 65536, 65537, -1, 2 ** 31).map((n) => val(String(n), n)), intArg)),
+  }).map(objectOf) },
+  { weight: 1, arbitrary: junk },
+);
+/** The fds a recvmsg() result holds: every SCM_RIGHTS message's. */
+const recvmsgFds = (r: unknown) => (r as lib.RecvmsgResult).control
+  .filter((c) => c.level === SOL_SOCKET && c.type === lib.SCM_RIGHTS).flatMap((c) => c.data as number[]);
 
 // ---- The functions --------------------------------------------------------
 
@@ -624,6 +691,12 @@ const SPECS: Spec[] = [
   { name: 'recvfromSync', async: false, args: ioArgs(true, false, false) },
   { name: 'sendto', async: true, args: ioArgs(true, true, true) },
   { name: 'sendtoSync', async: false, args: ioArgs(true, true, false) },
+  { name: 'sendmsg', async: true, args: [fdArg, msghdrArg, constArg(MSG_FLAGS), optsArg] },
+  { name: 'sendmsgSync', async: false, args: [fdArg, msghdrArg, constArg(MSG_FLAGS)] },
+  { name: 'recvmsg', async: true, args: [fdArg, recvMsghdrArg, constArg(MSG_FLAGS), optsArg], fds: recvmsgFds },
+  { name: 'recvmsgSync', async: false, args: [fdArg, recvMsghdrArg, constArg(MSG_FLAGS)], fds: recvmsgFds },
+  { name: 'CMSG_SPACE', async: false, args: [intArg] },
+  { name: 'CMSG_LEN', async: false, args: [intArg] },
   { name: 'poll', async: true, args: [pollFdsArg, shortTimeout, optsArg] },
   { name: 'pollSync', async: false, args: [pollFdsArg, shortTimeout] },
   { name: 'getaddrinfo', async: true, args: [nodeArg, serviceArg, hintsArg, optsArg] },

@@ -13,7 +13,7 @@ const examples = path.join(__dirname, '..', 'examples');
 /** The calls the scan looks for, by their C names. */
 const SOCKET_CALLS = new Set([
   'socket', 'socketpair', 'bind', 'listen', 'accept', 'connect',
-  'read', 'write', 'recv', 'send', 'recvfrom', 'sendto',
+  'read', 'write', 'recv', 'send', 'recvfrom', 'sendto', 'recvmsg', 'sendmsg',
   'poll', 'epoll_create1', 'epoll_ctl', 'epoll_wait', 'getaddrinfo',
   'getsockname', 'getpeername', 'setsockopt', 'getsockopt', 'shutdown', 'close', 'fcntl',
   'watch',

@@ -6,11 +6,13 @@ import * as net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as lib from '../lib/index';
 import {
-  AF_INET, AF_UNIX, EPOLLIN, IPPROTO_TCP, SO_LINGER, SO_PEERCRED, SO_RCVTIMEO, SO_SNDTIMEO, TCP_INFO, fdOf, EPOLL_CTL_ADD, F_GETFD, F_GETFL, F_SETFD, F_SETFL, POLLIN, SHUT_RDWR, SOCK_DGRAM, SOCK_NONBLOCK,
+  AF_INET, AF_UNIX, CMSG_LEN, CMSG_SPACE, EPOLLIN, IOV_MAX, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_PKTINFO, IP_PKTINFO,
+  SCM_CREDENTIALS, SCM_RIGHTS, SO_LINGER, SO_PEERCRED, SO_RCVTIMEO, SO_SNDTIMEO, TCP_INFO, fdOf,
+  EPOLL_CTL_ADD, F_GETFD, F_GETFL, F_SETFD, F_SETFL, POLLIN, SHUT_RDWR, SOCK_DGRAM, SOCK_NONBLOCK,
   SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, type Sockaddr, type TraceRecord, accept, acceptSync, bind, close,
   connect, connectSync, epoll_create1, epoll_ctl, epoll_wait, epoll_waitSync, errnoName, fcntl, formatTrace, getaddrinfo, getaddrinfoSync, getpeername,
   getsockname, getsockopt, listen, onTrace, poll, pollSync, read, readSync, recv, recvSync, recvfrom,
-  recvfromSync, send, sendSync, sendto, sendtoSync, setsockopt, shutdown, socket, socketpair, threadpool,
+  recvfromSync, recvmsg, recvmsgSync, send, sendSync, sendmsg, sendmsgSync, sendto, sendtoSync, setsockopt, shutdown, socket, socketpair, threadpool,
   watch, write, writeSync,
 } from '../lib/index';
 import { openFds } from './helpers/fds';
@@ -157,6 +159,8 @@ const SYNC_FD_CALLS: [string, (fd: unknown) => unknown][] = [
   ['sendSync', (fd) => sendSync(fd as number, buf, undefined, 0)],
   ['recvfromSync', (fd) => recvfromSync(fd as number, buf, undefined, 0)],
   ['sendtoSync', (fd) => sendtoSync(fd as number, buf, undefined, 0, A4)],
+  ['sendmsgSync', (fd) => sendmsgSync(fd as number, { iov: [buf] }, 0)],
+  ['recvmsgSync', (fd) => recvmsgSync(fd as number, { iov: [buf] }, 0)],
   ['epoll_ctl', (fd) => epoll_ctl(epfd, EPOLL_CTL_ADD, fd as number, { events: EPOLLIN, data: 0 })],
   ['watch', (fd) => watch(fd as number, POLLIN, () => undefined)],
 ];
@@ -169,6 +173,8 @@ const ASYNC_FD_CALLS: [string, (fd: unknown) => unknown][] = [
   ['send', (fd) => send(fd as number, buf, undefined, 0)],
   ['recvfrom', (fd) => recvfrom(fd as number, buf, undefined, 0)],
   ['sendto', (fd) => sendto(fd as number, buf, undefined, 0, A4)],
+  ['sendmsg', (fd) => sendmsg(fd as number, { iov: [buf] }, 0)],
+  ['recvmsg', (fd) => recvmsg(fd as number, { iov: [buf] }, 0)],
 ];
 
 describe('fd must be a non-negative int32', () => {
@@ -220,6 +226,11 @@ const INT_ARGS: [string, string, (v: unknown) => unknown, boolean][] = [
   ['sendSync', 'flags', (v) => sendSync(good, buf, undefined, v as number), true],
   ['recvfromSync', 'flags', (v) => recvfromSync(good, buf, undefined, v as number), true],
   ['sendtoSync', 'flags', (v) => sendtoSync(good, buf, undefined, v as number, AU), true],
+  ['sendmsgSync', 'flags', (v) => sendmsgSync(good, { iov: [buf] }, v as number), true],
+  ['recvmsgSync', 'flags', (v) => recvmsgSync(good, { iov: [buf] }, v as number), true],
+  ['recvmsgSync', 'msg.controllen', (v) => recvmsgSync(good, { iov: [buf], controllen: v as number }, 0), true],
+  ['CMSG_SPACE', 'length', (v) => CMSG_SPACE(v as number), false],
+  ['CMSG_LEN', 'length', (v) => CMSG_LEN(v as number), false],
   ['pollSync', 'timeoutMs', (v) => pollSync([], v as number), false],
   ['epoll_create1', 'flags', (v) => epoll_create1(v as number), true],
   ['epoll_ctl', 'epfd', (v) => epoll_ctl(v as number, EPOLL_CTL_ADD, good, { events: EPOLLIN, data: 0 }), false],
@@ -235,6 +246,9 @@ const ASYNC_INT_ARGS: [string, string, (v: unknown) => unknown][] = [
   ['send', 'flags', (v) => send(good, buf, undefined, v as number)],
   ['recvfrom', 'flags', (v) => recvfrom(good, buf, undefined, v as number)],
   ['sendto', 'flags', (v) => sendto(good, buf, undefined, v as number, AU)],
+  ['sendmsg', 'flags', (v) => sendmsg(good, { iov: [buf] }, v as number)],
+  ['recvmsg', 'flags', (v) => recvmsg(good, { iov: [buf] }, v as number)],
+  ['recvmsg', 'msg.controllen', (v) => recvmsg(good, { iov: [buf], controllen: v as number }, 0)],
   ['poll', 'timeoutMs', (v) => poll([], v as number)],
   ['epoll_wait', 'epfd', (v) => epoll_wait(v as number, 1, 0)],
   ['epoll_wait', 'maxevents', (v) => epoll_wait(epfd, v as number, 0)],
@@ -408,6 +422,117 @@ describe('socket addresses', () => {
   });
 });
 
+// ---- sendmsg / recvmsg: struct msghdr and the control messages -------------------
+
+const RIGHTS = { level: SOL_SOCKET, type: SCM_RIGHTS };
+const BAD_MSGS: [string, unknown, ErrorType, RegExp][] = [
+  ['msg null', null, TypeError, /"msg" argument must be an object/],
+  ["msg 'x'", 'x', TypeError, /"msg" argument must be an object/],
+  ['no iov', {}, TypeError, /"msg\.iov" property must be an array/],
+  ['iov a Buffer, not an array of them', { iov: Buffer.alloc(4) }, TypeError, /"msg\.iov" property must be an array/],
+  ['a string in iov', { iov: [Buffer.alloc(1), 'abc'] }, TypeError, /"msg\.iov\[1\]" argument must be an instance of Buffer/],
+  ['an ArrayBuffer in iov', { iov: [new ArrayBuffer(4)] }, TypeError, /"msg\.iov\[0\]"/],
+  ['a hole in iov', { iov: [, Buffer.alloc(1)] }, TypeError, /"msg\.iov\[0\]"/],
+  ['a detached view in iov', { iov: [] as unknown[] }, TypeError, /"msg\.iov\[0\]".*detached/],
+  ['more than IOV_MAX views', { iov: [] as unknown[] }, RangeError, /"msg\.iov" property has \d+ entries, more than IOV_MAX/],
+];
+
+const BAD_CONTROL: [string, unknown, ErrorType, RegExp][] = [
+  ['control not an array', { level: 1 }, TypeError, /"msg\.control" property must be an array/],
+  ['an entry null', [null], TypeError, /"msg\.control\[0\]" argument must be an object/],
+  ["level '1'", [{ level: '1', type: 1, data: Buffer.alloc(1) }], TypeError, typeMsg('msg.control[0].level')],
+  ['type 1.5', [{ level: 1, type: 1.5, data: Buffer.alloc(1) }], RangeError, rangeMsg('msg.control[0].type')],
+  ['no data for an unknown type', [{ level: 9999, type: 1, data: undefined }], TypeError, /"msg\.control\[0\]\.data" property must be a Buffer, TypedArray or DataView for level 9999/],
+  ['an object for an unknown type', [{ level: 9999, type: 1, data: { fds: [3] } }], TypeError, /"msg\.control\[0\]\.data"/],
+  ['a detached view as data', [{ level: 9999, type: 1, data: null }], TypeError, /"msg\.control\[0\]\.data".*detached/],
+  ['65537 bytes of data', [{ level: 9999, type: 1, data: Buffer.alloc(65537) }], RangeError, /"msg\.control\[0\]\.data" property is 65537 bytes, more than 65536/],
+  ['65 messages', Array(65).fill({ level: 9999, type: 1, data: Buffer.alloc(1) }), RangeError, /"msg\.control" property has 65 messages, more than 64/],
+];
+
+describe('sendmsg / recvmsg: msg', () => {
+  const sendCalls: [string, (m: unknown) => unknown, boolean][] = [
+    ['sendmsgSync', (m) => sendmsgSync(good, m as never, 0), false],
+    ['recvmsgSync', (m) => recvmsgSync(good, m as never, 0), false],
+    ['sendmsg', (m) => sendmsg(good, m as never, 0), true],
+    ['recvmsg', (m) => recvmsg(good, m as never, 0), true],
+  ];
+  const fill = (msg: unknown, name: string): unknown => {
+    if (name === 'a detached view in iov') return { iov: [detached()] };
+    if (name === 'more than IOV_MAX views') return { iov: Array(IOV_MAX + 1).fill(buf) };
+    return msg;
+  };
+  describe.each(sendCalls)('%s', (_fn, call, async) => {
+    it.each(BAD_MSGS)('%s', async (name, msg, type, re) => {
+      const m = fill(msg, name);
+      if (async) await expectReject(() => call(m), type, re);
+      else await expectThrow(() => call(m), type, re);
+    });
+    it('a view over a resizable buffer in iov is a TypeError', async () => {
+      if (async) await expectReject(() => call({ iov: [resizable()] }), TypeError, /"msg\.iov\[0\]".*resizable/);
+      else await expectThrow(() => call({ iov: [resizable()] }), TypeError, /"msg\.iov\[0\]".*resizable/);
+    });
+  });
+
+  describe.each([
+    ['sendmsgSync', (c: unknown) => sendmsgSync(good, { iov: [buf], control: c as never }, 0), false],
+    ['sendmsg', (c: unknown) => sendmsg(good, { iov: [buf], control: c as never }, 0), true],
+  ] as const)('%s: msg.control', (_fn, call, async) => {
+    it.each(BAD_CONTROL)('%s', async (name, control, type, re) => {
+      const c = name === 'a detached view as data' ? [{ level: 9999, type: 1, data: detached() }] : control;
+      if (async) await expectReject(() => call(c), type, re);
+      else await expectThrow(() => call(c), type, re);
+    });
+  });
+
+  it('SCM_RIGHTS data: an array of non-negative int fds, at most 16384', async () => {
+    const cm = (data: unknown) => ({ iov: [buf], control: [{ level: RIGHTS.level, type: RIGHTS.type, data }] }) as never;
+    await expectThrow(() => sendmsgSync(good, cm({ fd: 3 }), 0), TypeError, /"msg\.control\[0\]\.data" property must be an array of fds/);
+    await expectThrow(() => sendmsgSync(good, cm([good, -1]), 0), RangeError, rangeMsg('msg.control[0].data[1]'));
+    await expectThrow(() => sendmsgSync(good, cm([1.5]), 0), RangeError, rangeMsg('msg.control[0].data[0]'));
+    await expectThrow(() => sendmsgSync(good, cm(['3']), 0), TypeError, typeMsg('msg.control[0].data[0]'));
+    await expectThrow(() => sendmsgSync(good, cm(Array(16385).fill(good)), 0), RangeError, /has 16385 fds, more than 16384/);
+    await expectReject(() => sendmsg(good, cm([-1]), 0), RangeError, rangeMsg('msg.control[0].data[0]'));
+  });
+
+  it.skipIf(SCM_CREDENTIALS === undefined)('SCM_CREDENTIALS data: { pid, uid, gid } integers', async () => {
+    const cm = (data: unknown) => ({ iov: [buf], control: [{ level: RIGHTS.level, type: SCM_CREDENTIALS, data }] }) as never;
+    await expectThrow(() => sendmsgSync(good, cm(null), 0), TypeError, /"msg\.control\[0\]\.data" argument must be an object/);
+    await expectThrow(() => sendmsgSync(good, cm({ uid: 0, gid: 0 }), 0), TypeError, typeMsg('msg.control[0].data.pid'));
+    await expectThrow(() => sendmsgSync(good, cm({ pid: 1, uid: -1, gid: 0 }), 0), RangeError, rangeMsg('msg.control[0].data.uid'));
+    await expectThrow(() => sendmsgSync(good, cm({ pid: 1, uid: 0, gid: 2 ** 32 }), 0), RangeError, rangeMsg('msg.control[0].data.gid'));
+  });
+
+  it.skipIf(IP_PKTINFO === undefined)('IP_PKTINFO / IPV6_PKTINFO data: ifindex an int >= 0, addresses of the right family', async () => {
+    const cm = (level: number, type: number, data: unknown) => ({ iov: [buf], control: [{ level, type, data }] }) as never;
+    await expectThrow(() => sendmsgSync(good, cm(IPPROTO_IP, IP_PKTINFO, { ifindex: -1 }), 0), RangeError, rangeMsg('msg.control[0].data.ifindex'));
+    await expectThrow(() => sendmsgSync(good, cm(IPPROTO_IP, IP_PKTINFO, { ifindex: 0, specDst: '::1' }), 0), TypeError, /"msg\.control\[0\]\.data\.specDst" property must be an IPv4 address/);
+    await expectThrow(() => sendmsgSync(good, cm(IPPROTO_IP, IP_PKTINFO, { ifindex: 0, address: 42 }), 0), TypeError, /"msg\.control\[0\]\.data\.address"/);
+    await expectThrow(() => sendmsgSync(good, cm(IPPROTO_IPV6, IPV6_PKTINFO, { ifindex: 0, address: '127.0.0.1' }), 0), TypeError, /"msg\.control\[0\]\.data\.address" property must be an IPv6 address/);
+    await expectThrow(() => sendmsgSync(good, cm(IPPROTO_IPV6, IPV6_PKTINFO, 'x'), 0), TypeError, /"msg\.control\[0\]\.data" argument must be an object/);
+  });
+
+  it('msg.controllen: an int from 0 to 65536', async () => {
+    for (const bad of [-1, 65537, 2 ** 31]) {
+      await expectThrow(() => recvmsgSync(good, { iov: [buf], controllen: bad }, 0), RangeError, rangeMsg('msg.controllen'));
+      await expectReject(() => recvmsg(good, { iov: [buf], controllen: bad }, 0), RangeError, rangeMsg('msg.controllen'));
+    }
+  });
+
+  it('CMSG_SPACE / CMSG_LEN: length from 0 to 65536', async () => {
+    for (const bad of [-1, 65537]) {
+      await expectThrow(() => CMSG_SPACE(bad), RangeError, rangeMsg('length'));
+      await expectThrow(() => CMSG_LEN(bad), RangeError, rangeMsg('length'));
+    }
+  });
+
+  it('msg.name: a bad address is rejected naming "msg.name"', async () => {
+    for (const [, bad, type, msg] of BAD_ADDRS.filter(([n]) => n !== 'undefined')) {
+      await expectThrow(() => sendmsgSync(good, { iov: [buf], name: bad as Sockaddr }, 0), type, msg('msg.name'));
+      await expectReject(() => sendmsg(good, { iov: [buf], name: bad as Sockaddr }, 0), type, msg('msg.name'));
+    }
+  });
+});
+
 // ---- poll ---------------------------------------------------------------------------
 
 const BAD_POLL: [string, unknown, unknown, ErrorType, RegExp][] = [
@@ -470,6 +595,8 @@ const ASYNC_OPTS_CALLS: [string, (opts: unknown) => unknown][] = [
   ['send', (o) => send(good, buf, undefined, 0, o as never)],
   ['recvfrom', (o) => recvfrom(good, buf, undefined, 0, o as never)],
   ['sendto', (o) => sendto(good, buf, undefined, 0, AU, o as never)],
+  ['sendmsg', (o) => sendmsg(good, { iov: [buf] }, 0, o as never)],
+  ['recvmsg', (o) => recvmsg(good, { iov: [buf] }, 0, o as never)],
   ['poll', (o) => poll([], 0, o as never)],
   ['epoll_wait', (o) => epoll_wait(epfd, 1, 0, o as never)],
   ['getaddrinfo', (o) => getaddrinfo('127.0.0.1', '80', {}, o as never)],

@@ -1,0 +1,282 @@
+// Ancillary data; see cmsg.h. Man pages: cmsg(3) unix(7) ip(7) ipv6(7).
+#ifdef __APPLE__
+#define __APPLE_USE_RFC_3542  // struct in6_pktinfo and IPV6_PKTINFO as on Linux.
+#endif
+#include "cmsg.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "addon.h"
+
+namespace bsd {
+
+namespace {
+
+using Prop = Napi::PropertyDescriptor;
+constexpr auto kAttrs = napi_default_jsproperty;
+
+int32_t IntField(Napi::Env env, Napi::Object obj, const char* key) {
+  Napi::Value v = obj.Get(key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("cmsg data.") + key + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= -2147483648.0 && d <= 4294967295.0) || d != static_cast<int64_t>(d)) {
+    throw Napi::RangeError::New(env, std::string("cmsg data.") + key + " must be a 32-bit integer");
+  }
+  return static_cast<int32_t>(static_cast<int64_t>(d));
+}
+
+// inet_pton of data[key] into `dst`; an absent key leaves `dst` zero.
+void AddressField(Napi::Env env, Napi::Object obj, const char* key, int family, void* dst) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined()) return;
+  if (!v.IsString() || inet_pton(family, v.As<Napi::String>().Utf8Value().c_str(), dst) != 1) {
+    throw Napi::TypeError::New(env, std::string("cmsg data.") + key + " must be an IP address");
+  }
+}
+
+template <typename T>
+void Append(std::vector<char>* payload, const T& value) {
+  const char* p = reinterpret_cast<const char*>(&value);
+  payload->insert(payload->end(), p, p + sizeof(T));
+}
+
+// The payload bytes of one message: raw bytes as given, or a known type's struct.
+std::vector<char> Payload(Napi::Env env, int level, int type, Napi::Value data) {
+  std::vector<char> payload;
+  if (data.IsTypedArray() || data.IsDataView()) {
+    BufferRef bytes = ViewBytes(env, data, "cmsg data");
+    char* p = static_cast<char*>(bytes.data);
+    // SAFETY: [p, p + length) is the view's own window of its buffer.
+    if (bytes.length > 0) payload.assign(p, p + bytes.length);
+    return payload;
+  }
+  if (level == SOL_SOCKET && type == SCM_RIGHTS && data.IsArray()) {
+    Napi::Array fds = data.As<Napi::Array>();
+    for (uint32_t i = 0; i < fds.Length(); i++) {
+      Napi::Value fd = fds.Get(i);
+      double d = fd.IsNumber() ? fd.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d >= 0 && d <= 2147483647.0) || d != static_cast<int>(d)) {
+        throw Napi::RangeError::New(env, "SCM_RIGHTS fds must be non-negative 32-bit integers");
+      }
+      Append(&payload, static_cast<int>(d));
+    }
+    return payload;
+  }
+  if (!data.IsObject()) throw Napi::TypeError::New(env, "cmsg data must be an object or an ArrayBufferView");
+  Napi::Object obj = data.As<Napi::Object>();
+#ifdef SCM_CREDENTIALS
+  if (level == SOL_SOCKET && type == SCM_CREDENTIALS) {
+    ucred cred{};
+    cred.pid = IntField(env, obj, "pid");
+    cred.uid = static_cast<uid_t>(IntField(env, obj, "uid"));
+    cred.gid = static_cast<gid_t>(IntField(env, obj, "gid"));
+    Append(&payload, cred);
+    return payload;
+  }
+#endif
+#ifdef IP_PKTINFO
+  if (level == IPPROTO_IP && type == IP_PKTINFO) {
+    in_pktinfo info{};
+    info.ipi_ifindex = IntField(env, obj, "ifindex");
+    AddressField(env, obj, "specDst", AF_INET, &info.ipi_spec_dst);
+    AddressField(env, obj, "address", AF_INET, &info.ipi_addr);
+    Append(&payload, info);
+    return payload;
+  }
+#endif
+#ifdef IPV6_PKTINFO
+  if (level == IPPROTO_IPV6 && type == IPV6_PKTINFO) {
+    in6_pktinfo info{};
+    info.ipi6_ifindex = static_cast<unsigned>(IntField(env, obj, "ifindex"));
+    AddressField(env, obj, "address", AF_INET6, &info.ipi6_addr);
+    Append(&payload, info);
+    return payload;
+  }
+#endif
+  throw Napi::TypeError::New(env, "cmsg data of level " + std::to_string(level) + " type " +
+                                      std::to_string(type) + " must be an ArrayBufferView");
+}
+
+// Walks the messages of `len` bytes of control data, each checked to lie
+// wholly inside it: f(cmsg, payload, payload_len).
+template <typename F>
+void ForEachCmsg(const char* control, size_t len, F&& f) {
+  msghdr msg{};
+  msg.msg_control = const_cast<char*>(control);
+  msg.msg_controllen = len;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    size_t offset = reinterpret_cast<char*>(c) - control;
+    // A truncated last message (MSG_CTRUNC) may claim more than is there.
+    if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > len - offset) break;
+    f(c, reinterpret_cast<const char*>(CMSG_DATA(c)), c->cmsg_len - CMSG_LEN(0));
+  }
+}
+
+// The fds of one SCM_RIGHTS payload of n bytes.
+template <typename F>
+void ForEachFdIn(const char* data, size_t n, F&& f) {
+  for (size_t i = 0; i + sizeof(int) <= n; i += sizeof(int)) {
+    int fd;
+    std::memcpy(&fd, data + i, sizeof(fd));  // SAFETY: i + sizeof(int) <= n.
+    f(fd);
+  }
+}
+
+template <typename F>
+void ForEachFd(const char* control, size_t len, F&& f) {
+  ForEachCmsg(control, len, [&](const cmsghdr* c, const char* data, size_t n) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) ForEachFdIn(data, n, f);
+  });
+}
+
+std::string AddressText(int family, const void* addr) {
+  char text[INET6_ADDRSTRLEN];
+  inet_ntop(family, addr, text, sizeof(text));
+  return text;
+}
+
+Napi::Value DecodeData(Napi::Env env, const cmsghdr* c, const char* data, size_t n) {
+  if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    Napi::Array fds = Napi::Array::New(env, n / sizeof(int));
+    uint32_t i = 0;
+    ForEachFdIn(data, n, [&](int fd) { fds.Set(i++, fd); });
+    return fds;
+  }
+  Napi::Object obj = Napi::Object::New(env);
+#ifdef SCM_CREDENTIALS
+  if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && n >= sizeof(ucred)) {
+    ucred cred;
+    std::memcpy(&cred, data, sizeof(cred));  // SAFETY: n >= sizeof(ucred); CMSG_DATA may be unaligned for it.
+    obj.DefineProperties({
+        Prop::Value("pid", Napi::Number::New(env, cred.pid), kAttrs),
+        Prop::Value("uid", Napi::Number::New(env, cred.uid), kAttrs),
+        Prop::Value("gid", Napi::Number::New(env, cred.gid), kAttrs),
+    });
+    return obj;
+  }
+#endif
+#ifdef IP_PKTINFO
+  if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && n >= sizeof(in_pktinfo)) {
+    in_pktinfo info;
+    std::memcpy(&info, data, sizeof(info));  // SAFETY: n >= sizeof(in_pktinfo).
+    obj.DefineProperties({
+        Prop::Value("ifindex", Napi::Number::New(env, info.ipi_ifindex), kAttrs),
+        Prop::Value("address", Napi::String::New(env, AddressText(AF_INET, &info.ipi_addr)), kAttrs),
+        Prop::Value("specDst", Napi::String::New(env, AddressText(AF_INET, &info.ipi_spec_dst)), kAttrs),
+    });
+    return obj;
+  }
+#endif
+#ifdef IPV6_PKTINFO
+  if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && n >= sizeof(in6_pktinfo)) {
+    in6_pktinfo info;
+    std::memcpy(&info, data, sizeof(info));  // SAFETY: n >= sizeof(in6_pktinfo).
+    obj.DefineProperties({
+        Prop::Value("ifindex", Napi::Number::New(env, info.ipi6_ifindex), kAttrs),
+        Prop::Value("address", Napi::String::New(env, AddressText(AF_INET6, &info.ipi6_addr)), kAttrs),
+    });
+    return obj;
+  }
+#endif
+  return Napi::Buffer<char>::Copy(env, data, n);
+}
+
+}  // namespace
+
+void EncodeCmsgs(Napi::Env env, Napi::Value control, std::vector<char>* out) {
+  out->clear();
+  if (control.IsUndefined()) return;
+  if (!control.IsArray()) throw Napi::TypeError::New(env, "control must be an array");
+  Napi::Array list = control.As<Napi::Array>();
+  struct Piece {
+    int level, type;
+    std::vector<char> payload;
+  };
+  std::vector<Piece> pieces;
+  size_t total = 0;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value entry = list.Get(i);
+    if (!entry.IsObject()) throw Napi::TypeError::New(env, "control[i] must be an object");
+    Napi::Object cm = entry.As<Napi::Object>();
+    Napi::Value level = cm.Get("level"), type = cm.Get("type");
+    if (!level.IsNumber() || !type.IsNumber()) {
+      throw Napi::TypeError::New(env, "control[i].level and .type must be numbers");
+    }
+    Piece piece{level.As<Napi::Number>().Int32Value(), type.As<Napi::Number>().Int32Value(), {}};
+    piece.payload = Payload(env, piece.level, piece.type, cm.Get("data"));
+    // lib/msg.ts bounds each payload (64 KiB) and the count, so this cannot overflow.
+    total += CMSG_SPACE(piece.payload.size());
+    pieces.push_back(std::move(piece));
+  }
+  out->assign(total, 0);  // Zeroed: the padding CMSG_SPACE adds is sent too.
+  msghdr msg{};
+  msg.msg_control = out->data();
+  msg.msg_controllen = total;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  for (const Piece& piece : pieces) {
+    // SAFETY: `out` holds the sum of every piece's CMSG_SPACE, so each header
+    // and payload written here lies inside it.
+    c->cmsg_level = piece.level;
+    c->cmsg_type = piece.type;
+    c->cmsg_len = CMSG_LEN(piece.payload.size());
+    if (!piece.payload.empty()) std::memcpy(CMSG_DATA(c), piece.payload.data(), piece.payload.size());
+    c = reinterpret_cast<cmsghdr*>(reinterpret_cast<char*>(c) + CMSG_SPACE(piece.payload.size()));
+  }
+}
+
+Napi::Array DecodeCmsgs(Napi::Env env, const char* control, size_t len) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  ForEachCmsg(control, len, [&](const cmsghdr* c, const char* data, size_t n) {
+    Napi::Object cm = Napi::Object::New(env);
+    cm.DefineProperties({
+        Prop::Value("level", Napi::Number::New(env, c->cmsg_level), kAttrs),
+        Prop::Value("type", Napi::Number::New(env, c->cmsg_type), kAttrs),
+        Prop::Value("data", DecodeData(env, c, data, n), kAttrs),
+    });
+    out.Set(i++, cm);
+  });
+  return out;
+}
+
+std::vector<int> ControlFds(const char* control, size_t len) {
+  std::vector<int> fds;
+  ForEachFd(control, len, [&](int fd) { fds.push_back(fd); });
+  return fds;
+}
+
+void CloseReceivedFds(const char* control, size_t len) {
+  ForEachFd(control, len, [](int fd) { ::close(fd); });
+}
+
+void CloexecReceivedFds(const char* control, size_t len) {
+  ForEachFd(control, len, [](int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); });
+}
+
+namespace {
+
+uint32_t LengthArg(const Napi::CallbackInfo& info) {
+  double len = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(len >= 0 && len <= 65536) || len != static_cast<uint32_t>(len)) {
+    throw Napi::RangeError::New(info.Env(), "length must be an integer from 0 to 65536");
+  }
+  return static_cast<uint32_t>(len);
+}
+
+}  // namespace
+
+Napi::Value CmsgSpaceExport(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(CMSG_SPACE(LengthArg(info))));
+}
+
+Napi::Value CmsgLenExport(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(CMSG_LEN(LengthArg(info))));
+}
+
+}  // namespace bsd

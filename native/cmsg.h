@@ -1,0 +1,43 @@
+// Ancillary data (cmsg(3)): JS Cmsg objects <-> a msg_control buffer. The
+// only place that knows CMSG_* alignment and the payload layouts of
+// SCM_RIGHTS, SCM_CREDENTIALS, IP_PKTINFO and IPV6_PKTINFO.
+#pragma once
+
+#include <napi.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <vector>
+
+namespace bsd {
+
+// Encodes a JS array of { level, type, data } into `out` (sized exactly,
+// each message CMSG_SPACE-aligned). data: an ArrayBufferView (raw payload,
+// any level/type), or for a known type its object: SCM_RIGHTS number[],
+// SCM_CREDENTIALS { pid, uid, gid }, IP_PKTINFO { ifindex, specDst?,
+// address? }, IPV6_PKTINFO { ifindex, address }. lib/msg.ts has checked the
+// shape; anything that still does not fit throws TypeError/RangeError.
+// operator new aligns the vector's bytes for any type, cmsghdr included.
+void EncodeCmsgs(Napi::Env env, Napi::Value control, std::vector<char>* out);
+
+// Decodes the `len` bytes of control data recvmsg(2) gave back into an array
+// of { level, type, data }; a known type's data as the object above, any
+// other (or a truncated one) as a Buffer copy of its payload.
+Napi::Array DecodeCmsgs(Napi::Env env, const char* control, size_t len);
+
+// The fds the SCM_RIGHTS messages in the control data carry.
+std::vector<int> ControlFds(const char* control, size_t len);
+
+// Closes every fd the SCM_RIGHTS messages in the control data carry (a
+// result nobody will receive).
+void CloseReceivedFds(const char* control, size_t len);
+
+// Makes every received fd close-on-exec, where recvmsg(2) has no
+// MSG_CMSG_CLOEXEC to do it atomically (macOS).
+void CloexecReceivedFds(const char* control, size_t len);
+
+// CMSG_SPACE(len) and CMSG_LEN(len), for lib's exports of the same names.
+Napi::Value CmsgSpaceExport(const Napi::CallbackInfo& info);
+Napi::Value CmsgLenExport(const Napi::CallbackInfo& info);
+
+}  // namespace bsd
