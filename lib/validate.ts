@@ -1,6 +1,7 @@
 // Argument checks before any system call: TypeError for a wrong type,
 // RangeError for a value out of range, naming the argument and the value.
 import * as net from 'node:net';
+import { isArrayBuffer } from 'node:util/types';
 import { markAsUntransferable } from 'node:worker_threads';
 import { native } from './binding';
 import type { Sockaddr } from './sockaddr';
@@ -38,10 +39,34 @@ export function validateFlags(flags: unknown, name = 'flags'): number {
   return flags === undefined ? 0 : validateInt(flags, name);
 }
 
-function isDetached(buffer: ArrayBufferLike): boolean {
-  if (buffer.byteLength !== 0) return false;
+// The engine's own getters, taken once: a view's `buffer` or `byteLength`
+// read through the view can be shadowed (Object.defineProperty) or come
+// from a spoofed prototype, and then every check below would judge a decoy
+// while the addon uses the real memory. Each works on views of any realm.
+const uncurry = <T>(getter: (() => T) | undefined): ((self: unknown) => T) =>
+  Function.prototype.call.bind(getter as () => T) as (self: unknown) => T;
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const getter = (proto: object, key: PropertyKey) => Object.getOwnPropertyDescriptor(proto, key)?.get;
+const typedArrayTag = uncurry<string | undefined>(getter(typedArrayProto, Symbol.toStringTag));
+const typedArrayBuffer = uncurry<ArrayBufferLike>(getter(typedArrayProto, 'buffer'));
+const typedArrayByteLength = uncurry<number>(getter(typedArrayProto, 'byteLength'));
+const dataViewBuffer = uncurry<ArrayBufferLike>(getter(DataView.prototype, 'buffer'));
+const dataViewByteLength = uncurry<number>(getter(DataView.prototype, 'byteLength'));
+const arrayBufferByteLength = uncurry<number>(getter(ArrayBuffer.prototype, 'byteLength'));
+const arrayBufferResizable = getter(ArrayBuffer.prototype, 'resizable') && uncurry<boolean>(getter(ArrayBuffer.prototype, 'resizable'));
+const sharedGrowable = getter(SharedArrayBuffer.prototype, 'growable') && uncurry<boolean>(getter(SharedArrayBuffer.prototype, 'growable'));
+
+/** The memory under an ArrayBufferView, and its size, as the engine (and the addon) sees them. */
+function viewBytes(view: ArrayBufferView): { backing: ArrayBufferLike; byteLength: number } {
+  return typedArrayTag(view) !== undefined
+    ? { backing: typedArrayBuffer(view), byteLength: typedArrayByteLength(view) }
+    : { backing: dataViewBuffer(view), byteLength: dataViewByteLength(view) };
+}
+
+function isDetached(buffer: ArrayBuffer): boolean {
+  if (arrayBufferByteLength(buffer) !== 0) return false;
   try {
-    new Uint8Array(buffer as ArrayBuffer);
+    new Uint8Array(buffer);
     return false;
   } catch {
     return true;
@@ -58,14 +83,20 @@ export function validateBuffer(buf: unknown, nbytes: unknown, name = 'buf', nbyt
       `The "${name}" argument must be an instance of Buffer, TypedArray or DataView. Received ${show(buf)}`,
     );
   }
-  const backing = buf.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean };
-  if (backing.resizable === true || backing.growable === true) {
+  const { backing, byteLength } = viewBytes(buf);
+  if (isArrayBuffer(backing)) {
     // A worker thread may be writing into it while JS shrinks it.
-    throw new TypeError(`The "${name}" argument must not be backed by a resizable or growable buffer`);
+    if (arrayBufferResizable?.(backing)) throw resizableError(name);
+    if (isDetached(backing)) throw new TypeError(`The "${name}" argument is backed by a detached ArrayBuffer`);
+  } else if (sharedGrowable?.(backing)) {
+    throw resizableError(name);
   }
-  if (isDetached(backing)) throw new TypeError(`The "${name}" argument is backed by a detached ArrayBuffer`);
-  if (nbytes === undefined) return buf.byteLength;
-  return validateInt(nbytes, nbytesName, 0, buf.byteLength);
+  if (nbytes === undefined) return byteLength;
+  return validateInt(nbytes, nbytesName, 0, byteLength);
+}
+
+function resizableError(name: string): TypeError {
+  return new TypeError(`The "${name}" argument must not be backed by a resizable or growable buffer`);
 }
 
 function validatePort(port: unknown, name: string): void {
@@ -140,7 +171,11 @@ export function validateFunction(value: unknown, name: string): void {
  * not move away. A transfer (postMessage, structuredClone with `transfer`)
  * would detach the ArrayBuffer and free the memory under the worker; marked
  * untransferable, it is copied instead, as Node's pooled Buffers are.
+ * (Node ≥ 22 also has ArrayBuffer.prototype.transfer(), which older V8
+ * versions let move even an untransferable buffer: never call it on a
+ * buffer an async call is using.)
  */
 export function keepForWorker(buf: ArrayBufferView): void {
-  if (buf.buffer instanceof ArrayBuffer) markAsUntransferable(buf.buffer);
+  const { backing } = viewBytes(buf);
+  if (isArrayBuffer(backing)) markAsUntransferable(backing);
 }

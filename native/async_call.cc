@@ -105,7 +105,7 @@ int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms) {
 int SocketTimeoutMs(int fd, short events) {
   int64_t us = SocketTimeoutUs(fd, (events & POLLOUT) ? SO_SNDTIMEO : SO_RCVTIMEO);
   if (us <= 0) return -1;  // No timeout, or not a socket.
-  int64_t ms = (us + 999) / 1000;
+  int64_t ms = us / 1000 + (us % 1000 != 0);  // Rounded up; us may be INT64_MAX.
   return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
 }
 

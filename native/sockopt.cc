@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cmath>
 #include <string>
 
@@ -81,7 +82,12 @@ int GetStruct(int fd, const StructOption& opt, T* value) {
   return getsockopt(fd, opt.level, opt.sys_optname, value, &len) == 0 ? 0 : -errno;
 }
 
+// Saturates: Linux keeps tv_sec up to about LONG_MAX / HZ, far beyond what
+// fits in int64 microseconds (a raw-bytes setsockopt can store one).
 int64_t TimevalUs(const timeval& tv) {
+  constexpr int64_t kMaxSec = (INT64_MAX - 999999) / 1000000;
+  if (tv.tv_sec < 0) return 0;
+  if (tv.tv_sec >= kMaxSec) return INT64_MAX;
   return int64_t{tv.tv_sec} * 1000000 + tv.tv_usec;
 }
 

@@ -90,6 +90,27 @@ describe.each([['SO_RCVTIMEO', SO_RCVTIMEO], ['SO_SNDTIMEO', SO_SNDTIMEO]] as co
     expect(getsockopt(fd, SOL_SOCKET, opt)).toBe(0);
   });
 
+  it('a huge timeout stored as raw bytes reads back huge (saturated), and a call still waits for data', async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, 0);
+    try {
+      // tv_sec * 1e6 overflows int64: must not wrap to a short (or negative) timeout.
+      const tv = Buffer.alloc(16);
+      if (LE) tv.writeBigInt64LE(18_446_744_073_710n, 0);
+      else tv.writeBigInt64BE(18_446_744_073_710n, 0);
+      setsockopt(a, SOL_SOCKET, opt, tv);
+      expect(getsockopt(a, SOL_SOCKET, opt)).toBeGreaterThan(1e12);
+      if (opt === SO_RCVTIMEO) {
+        const p = read(a, Buffer.alloc(4));
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        writeSync(b, Buffer.from('late'));
+        expect(await p).toBe(4);
+      }
+    } finally {
+      close(a);
+      close(b);
+    }
+  });
+
   it('is the same struct timeval as the raw bytes, both ways', () => {
     const fd = tcp();
     setsockopt(fd, SOL_SOCKET, opt, 2500);

@@ -15,7 +15,7 @@ import {
   recvfromSync, recvmsg, recvmsgSync, send, sendSync, sendmsg, sendmsgSync, sendto, sendtoSync, setsockopt, shutdown, socket, socketpair, threadpool,
   watch, write, writeSync,
 } from '../lib/index';
-import { openFds } from './helpers/fds';
+import { openFdsExceptWakeups } from './helpers/fds';
 import { closeAll, track } from './helpers/pairs';
 
 type ErrorType = typeof TypeError | typeof RangeError;
@@ -42,6 +42,13 @@ function resizable(): Uint8Array {
 function growable(): Uint8Array {
   const GSAB = SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer;
   return new Uint8Array(new GSAB(8, { maxByteLength: 16 }));
+}
+
+/** A view whose own `buffer`/`byteLength` properties lie: the checks must see the real memory. */
+function disguised(view: Uint8Array): Uint8Array {
+  Object.defineProperty(view, 'buffer', { value: new ArrayBuffer(64) });
+  Object.defineProperty(view, 'byteLength', { value: 64 });
+  return view;
 }
 
 /** Records every traced system call while fn runs (sync or async). */
@@ -119,7 +126,7 @@ let baseline: number[];
 
 beforeAll(() => {
   close(socket(AF_INET, SOCK_STREAM, 0));
-  baseline = openFds();
+  baseline = openFdsExceptWakeups();
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
   good = a;
   track(b);
@@ -134,7 +141,7 @@ afterAll(() => {
   close(epfd);
   close(good);
   closeAll();
-  expect(openFds()).toEqual(baseline);
+  expect(openFdsExceptWakeups()).toEqual(baseline);
 });
 
 // ---- fd: every call that takes one -------------------------------------------
@@ -363,6 +370,39 @@ describe('buf and nbytes/len', () => {
     it('a resizable buffer rejects with a TypeError', async () => {
       await expectReject(() => call(resizable()), TypeError, /"buf".*resizable/);
     });
+    it('a view whose own buffer/byteLength properties lie is judged by its real memory', async () => {
+      await expectReject(() => call(disguised(resizable())), TypeError, /"buf".*resizable/);
+      await expectReject(() => call(disguised(detached())), TypeError, /"buf".*detached/);
+      await expectReject(() => call(disguised(new Uint8Array(4)), 5), RangeError, /<= 4\. Received 5$/);
+    });
+  });
+
+  it('the memory an async call uses stays put: a transfer of it, even disguised or from another realm, copies it', async () => {
+    const { MessageChannel } = await import('node:worker_threads');
+    const { runInNewContext } = await import('node:vm');
+    const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, 0);
+    try {
+      const real = new ArrayBuffer(8);
+      const views = [disguised(new Uint8Array(real)), runInNewContext('new Uint8Array(8)') as Uint8Array];
+      for (const view of views) {
+        const backing = (Object.getPrototypeOf(Uint8Array.prototype).__lookupGetter__('buffer') as () => ArrayBuffer).call(view);
+        const p = read(a, view);
+        const port = new MessageChannel().port1;
+        try {
+          port.postMessage(backing, [backing]);
+        } catch {
+          // Newer Node refuses an untransferable buffer outright: as good.
+        }
+        port.close();
+        expect(backing.byteLength).toBe(8);
+        writeSync(b, Buffer.from('12345678'));
+        expect(await p).toBe(8);
+        expect(Buffer.from(backing).toString()).toBe('12345678');
+      }
+    } finally {
+      close(a);
+      close(b);
+    }
   });
 
   it('setsockopt value: a detached or resizable view is a TypeError naming "value"', async () => {
