@@ -440,6 +440,98 @@ describe('watch(): one per fd, and a closed fd', () => {
   });
 });
 
+describe('watch(): fds ready in one loop iteration (delivered as one batch)', () => {
+  /** n socketpairs whose first ends are readable before the loop next polls. */
+  function readyPairs(n: number): number[] {
+    return Array.from({ length: n }, () => {
+      const [a, b] = socketpair(AF_UNIX, SOCK_STREAM);
+      track(a);
+      track(b);
+      writeSync(b, Buffer.from('x'));
+      return a;
+    });
+  }
+
+  it('each listener runs once per readiness; one that closes the other watchers first means they are not called', async () => {
+    const fds = readyPairs(16);
+    const called: number[] = [];
+    const ws: Watcher[] = [];
+    for (const [i, fd] of fds.entries()) {
+      ws.push(tracked(watch(fd, POLLIN, () => {
+        called.push(i);
+        for (const w of ws) w.close();
+      })));
+    }
+    await turns();
+    expect(called).toHaveLength(1);
+  });
+
+  it('a listener that closes another watcher and watches its fd anew: the old listener is not called, the new one is, for that fd only', async () => {
+    const fds = readyPairs(8);
+    const calls: string[] = [];
+    const ws: Watcher[] = [];
+    const buf = Buffer.alloc(16);
+    let swapped = -1;
+    for (const [i, fd] of fds.entries()) {
+      ws.push(tracked(watch(fd, POLLIN, () => {
+        calls.push(`old:${i}`);
+        readSync(fd, buf);
+        ws[i].close();
+        if (swapped >= 0) return;
+        // Swap another fd's watcher, whatever its place in this batch.
+        swapped = (i + 1) % fds.length;
+        ws[swapped].close();
+        const other = fds[swapped];
+        tracked(watch(other, POLLIN, () => {
+          calls.push(`new:${swapped}`);
+          readSync(other, buf);
+        }));
+      })));
+    }
+    await until(() => calls.length === fds.length, 2000, 'every fd reported once');
+    await turns();
+    expect(calls.filter((c) => c === `old:${swapped}`)).toEqual([]);
+    expect(calls.filter((c) => c === `new:${swapped}`)).toEqual([`new:${swapped}`]);
+    expect(new Set(calls).size).toBe(fds.length);
+  });
+
+  it('update(0) from a listener pauses another ready watcher before its turn; update(POLLOUT) leaves it only POLLOUT', async () => {
+    const fds = readyPairs(8);
+    const calls: Array<[number, number]> = [];
+    const ws: Watcher[] = [];
+    let first = -1;
+    for (const [i, fd] of fds.entries()) {
+      ws.push(tracked(watch(fd, POLLIN, (err, revents) => {
+        expect(err).toBeNull();
+        calls.push([i, revents]);
+        if (first >= 0) return;
+        first = i;
+        for (const [k, w] of ws.entries()) if (k !== i) w.update(k % 2 === 0 ? 0 : POLLOUT);
+        ws[i].update(0);
+      })));
+    }
+    await turns();
+    expect(calls[0]).toEqual([first, POLLIN]);
+    // The paused ones never ran; the POLLOUT ones got POLLOUT (never POLLIN).
+    for (const [i, revents] of calls.slice(1)) {
+      expect(i % 2).toBe(1);
+      expect(revents).toBe(POLLOUT);
+    }
+    expect(calls.filter(([i]) => i % 2 === 1 && i !== first).length).toBeGreaterThan(0);
+  });
+
+  it('a listener that throws: the error reaches \'uncaughtException\' before the next listener runs, and the others all run (child process)', async () => {
+    const child = new Child(fixture('nb-watch-batch.cjs'), { args: ['8'], timeoutMs: 10_000 });
+    const { order } = (await child.event('done', 8000)) as { order: string[] };
+    const exit = await child.exited;
+    expect(exit.code).toBe(0);
+    expect(order).toHaveLength(9);
+    expect(order[0]).toMatch(/^listener:\d$/);
+    expect(order[1]).toBe(`uncaught:from ${order[0].split(':')[1]}`);
+    expect(new Set(order.filter((e) => e.startsWith('listener:'))).size).toBe(8);
+  });
+});
+
 describe('watch(): the event loop\'s life (child processes)', () => {
   it('unref() lets the process exit while watching', async () => {
     const child = new Child(fixture('nb-watch-ref.cjs'), { args: ['unref'], timeoutMs: 10_000 });
