@@ -156,16 +156,22 @@ async function main(): Promise<void> {
   const cells = workloads.flatMap((w) => IMPLS.filter((i) => !w.skip?.includes(i)).map((impl) => ({ w, impl })));
   const values = new Map<string, number[]>();
   const key = (w: string, i: Impl) => `${w}/${i}`;
+  // Wall time per workload (server start-up included), to keep the whole run short.
+  const seconds = new Map<string, number>();
+  const started = performance.now();
   for (let round = 0; round < rounds; round++) {
     // Rotate the order each round so no cell always runs first (or last).
     const order = cells.map((_, k) => cells[(k + round) % cells.length]);
     for (const [k, { w, impl }] of order.entries()) {
       process.stderr.write(`\rround ${round + 1}/${rounds}  cell ${k + 1}/${order.length}  ${w.name} ${impl}        `);
+      const t0 = performance.now();
       const v = await runCell(impl, w);
+      seconds.set(w.name, (seconds.get(w.name) ?? 0) + (performance.now() - t0) / 1000);
       values.set(key(w.name, impl), [...(values.get(key(w.name, impl)) ?? []), v]);
     }
   }
-  process.stderr.write('\n');
+  process.stderr.write(`\rtook ${((performance.now() - started) / 1000).toFixed(0)} s: ` +
+    [...seconds].map(([name, t]) => `${name} ${t.toFixed(0)} s`).join(', ') + '\n');
 
   const results: CellResult[] = cells.map(({ w, impl }) => {
     const vs = values.get(key(w.name, impl))!;
