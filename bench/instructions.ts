@@ -14,6 +14,8 @@ import * as path from 'node:path';
 
 const [workload = 'pingpong', impl = 'watch', countText] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const withSyscalls = process.argv.includes('--syscalls');
+// --cpu: the server's CPU time (user + system, /proc/PID/stat) per operation, without valgrind.
+const withCpu = process.argv.includes('--cpu');
 const root = path.join(__dirname, '..');
 const outDir = path.join(root, 'build', 'bench');
 const count = Number(countText ?? (workload === 'echo' ? 10 : workload === 'bulk' ? 2 ** 26 : 2000));
@@ -40,7 +42,7 @@ const clientArgs = (n: number): [string[], number] => {
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bsd-instr-'));
 // valgrind makes system calls of its own around the server's: count those without it.
-const server = spawn('taskset', ['-c', '0', ...(withSyscalls ? [] : ['valgrind', '--tool=callgrind',
+const server = spawn('taskset', ['-c', '0', ...(withSyscalls || withCpu ? [] : ['valgrind', '--tool=callgrind',
   '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${dir}/cg.out`]), ...serverArgv], { stdio: ['ignore', 'pipe', 'ignore'] });
 
 function client(n: number): void {
@@ -55,6 +57,20 @@ server.stdout.once('data', (chunk: Buffer) => {
   try {
     // Long enough for V8 to have optimised the hot paths before the count starts.
     client(workload === 'echo' ? 5 : workload === 'bulk' ? count : Math.max(count * 2, 20000));
+    if (withCpu) {
+      // utime and stime, in clock ticks, are fields 14 and 15 (after the parenthesised name).
+      const ticks = () => {
+        const f = fs.readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        return [Number(f[11]), Number(f[12])];
+      };
+      const [u0, s0] = ticks();
+      client(count);
+      const [u1, s1] = ticks();
+      const [, ops] = clientArgs(count);
+      const us = (t: number) => ((t * 10_000) / ops).toFixed(2);  // 100 ticks/s
+      console.log(`${workload} ${impl}: ${us(u1 - u0)} µs user + ${us(s1 - s0)} µs system CPU/op (${ops} ops)`);
+      return;
+    }
     if (!withSyscalls) execFileSync('callgrind_control', ['-z', String(server.pid)], { stdio: 'ignore' });
     const strace = withSyscalls
       ? spawn('strace', ['-c', '-f', '-o', `${dir}/strace.txt`, '-p', String(server.pid)], { stdio: 'ignore' })
