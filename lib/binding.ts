@@ -69,8 +69,8 @@ export interface Native {
   epoll_wait(epfd: number, maxevents: number, timeoutMs: number, out: Float64Array, cb: NativeCallback): number;
 
   /** uv_poll_t on the event loop: returns an id or -errno; listener(status, revents). */
-  watchInit(dispatch: (queue: Int32Array) => void): void;
-  watchStart(fd: number, events: number): number;
+  watchInit(dispatch: (queue: Int32Array) => void): number;
+  watchStart(fd: number, events: number, owner: number): number;
   watchUpdate(id: number, events: number): number;
   watchClose(id: number): boolean;
   watchRef(id: number, ref: boolean): void;

@@ -35,7 +35,7 @@ function deliverable(events: number): number {
 
 /**
  * The readiness of one loop iteration, from the native side in one call:
- * queue = [count, next, (id, status, revents)*]. queue[1] is set before each
+ * queue = [count, next, (id, status, revents, owner)*]. queue[1] is set before each
  * listener runs, so that after one throws the native side resumes with the
  * next. A watcher closed or paused by an earlier listener of the batch is
  * skipped, and one updated gets only the events it still watches — what
@@ -44,8 +44,9 @@ function deliverable(events: number): number {
 function dispatch(queue: Int32Array): void {
   const count = queue[0];
   for (let i = queue[1]; i < count; i++) {
+    const k = 2 + i * 4;
+    if (queue[k + 3] !== owner) return;  // Another copy of this module's watcher: its turn.
     queue[1] = i + 1;
-    const k = 2 + i * 3;
     const watcher = byId.get(queue[k]);
     if (watcher === undefined) continue;
     const status = queue[k + 1];
@@ -54,7 +55,8 @@ function dispatch(queue: Int32Array): void {
     watcher.listener(status < 0 ? socketError(-status, 'watch') : null, revents);
   }
 }
-native.watchInit(dispatch);
+/** This module's dispatcher, as the addon knows it (it may be loaded by two copies of the library). */
+const owner = native.watchInit(dispatch);
 
 class WatcherImpl implements Watcher {
   constructor(
@@ -108,7 +110,7 @@ export function watch(fd: number, events: number, listener: WatchListener): Watc
   validateInt(events, 'events', 0, 0x7fff);
   validateFunction(listener, 'listener');
   if (watchers.has(fd)) throw socketError(EEXIST, 'watch');
-  const id = native.watchStart(fd, events);
+  const id = native.watchStart(fd, events, owner);
   if (id < 0) throw socketError(-id, 'watch');
   const watcher = new WatcherImpl(fd, id, listener, deliverable(events));
   watchers.set(fd, watcher);

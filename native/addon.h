@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 namespace bsd {
 
@@ -33,10 +34,12 @@ struct AddonData {
   uint32_t next_watcher_id = 1;
   // watch() readiness of one loop iteration's poll phase, delivered to JS in
   // one call from a check handle (watch.cc): [count, next, (id, status,
-  // revents)*], read by lib/watch.ts's dispatcher.
+  // revents, owner)*], read by lib/watch.ts's dispatcher. One dispatcher per
+  // evaluation of lib/watch.ts (two copies of the library may share this
+  // addon); a watcher's owner is the index of the one that started it.
   uv_check_t watch_flush;
   bool watch_flush_open = false;
-  Napi::FunctionReference watch_dispatch;
+  std::vector<Napi::FunctionReference> watch_dispatchers;
   napi_ref watch_queue = nullptr;  // A raw ref: Napi::Int32Array's wrapper re-reads the array's info.
   int32_t* watch_queue_data = nullptr;
   uint32_t watch_queue_capacity = 0;

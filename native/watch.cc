@@ -24,6 +24,7 @@ struct PollWatcher {
   // uv_poll_init makes the fd non-blocking and never switches it back:
   // close() restores the status flags the fd had before the watch.
   int saved_flags;
+  uint32_t owner;  // Index of its dispatcher.
 };
 
 namespace {
@@ -55,7 +56,7 @@ PollWatcher* Find(const Napi::CallbackInfo& info) {
 }
 
 constexpr uint32_t kQueueHeader = 2;  // [count, next]
-constexpr uint32_t kEntry = 3;        // (id, status, revents)
+constexpr uint32_t kEntry = 4;        // (id, status, revents, owner)
 
 // A queue of `capacity` entries, keeping the entries already queued.
 void GrowQueue(AddonData* data, uint32_t capacity) {
@@ -72,8 +73,9 @@ void GrowQueue(AddonData* data, uint32_t capacity) {
   data->watch_queue_capacity = capacity;
 }
 
-// Hands the iteration's queue to the dispatcher, which sets queue[1] to the
-// next entry before it calls each listener: one that throws goes to
+// Hands the iteration's queue to the dispatcher of the next entry's owner,
+// which delivers entries until one of another owner and sets queue[1] to
+// the next entry before it calls each listener: one that throws goes to
 // 'uncaughtException' (MakeCallback) and the batch goes on after it.
 void Flush(uv_check_t* check) {
   auto* data = static_cast<AddonData*>(check->data);
@@ -89,8 +91,10 @@ void Flush(uv_check_t* check) {
   napi_get_reference_value(data->env, data->watch_queue, &args[0]);
   while (q[1] < q[0] && !data->tearing_down) {
     int32_t before = q[1];
-    // No progress after a throw: the dispatcher itself failed (termination).
-    if (!MakeCallback(data, data->watch_dispatch.Value(), 1, args) && q[1] == before) break;
+    uint32_t owner = static_cast<uint32_t>(q[kQueueHeader + size_t{static_cast<uint32_t>(before)} * kEntry + 3]);
+    MakeCallback(data, data->watch_dispatchers[owner].Value(), 1, args);
+    // No progress: the dispatcher itself failed (termination).
+    if (q[1] == before) break;
   }
   q[0] = 0;
 }
@@ -113,6 +117,7 @@ void OnPoll(uv_poll_t* handle, int status, int events) {
   entry[0] = static_cast<int32_t>(w->id);
   entry[1] = status;
   entry[2] = FromUv(events) | error_bit;
+  entry[3] = static_cast<int32_t>(w->owner);
   data->watch_queue_data[0] = static_cast<int32_t>(n + 1);
   if (n == 0) uv_check_start(&data->watch_flush, Flush);
 }
@@ -132,25 +137,30 @@ void Close(PollWatcher* w) {
   uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), OnClose);
 }
 
-// (dispatch): the function the queue of each iteration is handed to.
+// (dispatch) -> owner: registers a function the queue is handed to.
 Napi::Value WatchInit(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "dispatch must be a function");
-  DataOf(info)->watch_dispatch = Napi::Persistent(info[0].As<Napi::Function>());
-  return info.Env().Undefined();
+  auto& dispatchers = DataOf(info)->watch_dispatchers;
+  dispatchers.push_back(Napi::Persistent(info[0].As<Napi::Function>()));
+  return Napi::Number::New(info.Env(), static_cast<double>(dispatchers.size() - 1));
 }
 
-// (fd, events) -> id, or -errno.
+// (fd, events, owner) -> id, or -errno.
 Napi::Value WatchStart(const Napi::CallbackInfo& info) {
   AddonData* data = DataOf(info);
   int fd = IntArg(info, 0, "fd");
   int events = IntArg(info, 1, "events");
-  if (data->watch_dispatch.IsEmpty()) throw Napi::Error::New(info.Env(), "watchInit first");
+  int owner = IntArg(info, 2, "owner");
+  if (owner < 0 || static_cast<size_t>(owner) >= data->watch_dispatchers.size()) {
+    throw Napi::RangeError::New(info.Env(), "owner must come from watchInit");
+  }
   int saved_flags = fcntl(fd, F_GETFL);
   if (saved_flags < 0) return Napi::Number::New(info.Env(), -errno);
   auto* w = new PollWatcher{};
   w->data = data;
   w->fd = fd;
   w->saved_flags = saved_flags;
+  w->owner = static_cast<uint32_t>(owner);
   int r = uv_poll_init(data->loop, &w->handle, fd);
   if (r != 0) {
     delete w;

@@ -5,6 +5,7 @@
 // watcher is reported (EBADF), not a crash; unref() lets a process exit; the
 // watcher keeps serving while the libuv pool is full; a watch() server echoes
 // 1,000 concurrent connections byte-exact.
+import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import {
   acceptSync, close, connect, connectSync, fcntl, onTrace, poll, read, readSync, socket, socketpair, threadpool,
   watch, write, writeSync,
 } from '../lib/index';
+import { native } from '../lib/binding';
 import { Child, DIST_INDEX, fixture, killChildren } from './fixtures/child';
 import { openFds, sleep } from './helpers/fds';
 import { FAMILIES, closeAll, listener, tcpPair, track } from './helpers/pairs';
@@ -518,6 +520,32 @@ describe('watch(): fds ready in one loop iteration (delivered as one batch)', ()
       expect(revents).toBe(POLLOUT);
     }
     expect(calls.filter(([i]) => i % 2 === 1 && i !== first).length).toBeGreaterThan(0);
+  });
+
+  it('two copies of the library (lib/ and dist/) sharing one addon: the watchers of each, ready together, are all served', async () => {
+    const load = createRequire(__filename);
+    const dist = load(DIST_INDEX) as typeof import('../lib/index');
+    // The premise: both copies got the one addon instance (its per-environment state).
+    expect(load(DIST_INDEX.replace(/index\.js$/, 'binding.js')).native).toBe(native);
+    const fds = readyPairs(4);
+    const got: string[] = [];
+    const buf = Buffer.alloc(16);
+    const distWatchers: Watcher[] = [];
+    try {
+      for (const [i, fd] of fds.entries()) {
+        const copy = i % 2 === 0 ? 'lib' : 'dist';
+        const listener = (): void => {
+          got.push(`${copy}:${i}`);
+          readSync(fd, buf);
+        };
+        if (copy === 'lib') tracked(watch(fd, POLLIN, listener));
+        else distWatchers.push(dist.watch(fd, POLLIN, listener));
+      }
+      await until(() => got.length === fds.length, 2000, 'every watcher of both copies');
+      expect(got.sort()).toEqual(['dist:1', 'dist:3', 'lib:0', 'lib:2']);
+    } finally {
+      for (const w of distWatchers) w.close();
+    }
   });
 
   it('a listener that throws: the error reaches \'uncaughtException\' before the next listener runs, and the others all run (child process)', async () => {
