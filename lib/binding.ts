@@ -82,7 +82,8 @@ export interface Native {
   epoll_wait(epfd: number, maxevents: number, timeoutMs: number, out: Float64Array, cb: NativeCallback): number;
 
   /** uv_poll_t on the event loop: returns an id or -errno; listener(status, revents). */
-  watchStart(fd: number, events: number, listener: (status: number, revents: number) => void): number;
+  watchInit(dispatch: (queue: Int32Array) => void): number;
+  watchStart(fd: number, events: number, owner: number): number;
   watchUpdate(id: number, events: number): number;
   watchClose(id: number): boolean;
   watchRef(id: number, ref: boolean): void;
@@ -127,7 +128,7 @@ const EXPECTED: (keyof Native)[] = [
   'fcntl', 'socketpair', 'acceptSync', 'accept', 'connectSync', 'connect', 'readSync', 'read',
   'writeSync', 'write', 'recvSync', 'recv', 'sendSync', 'send', 'recvfromSync', 'recvfrom',
   'sendtoSync', 'sendto', 'sendmsgSync', 'sendmsg', 'recvmsgSync', 'recvmsg', 'CMSG_SPACE', 'CMSG_LEN', 'pollSync', 'poll', 'getaddrinfoSync', 'getaddrinfo', 'epoll_create1',
-  'epoll_ctl', 'epoll_waitSync', 'epoll_wait', 'watchStart', 'watchUpdate', 'watchClose', 'watchRef',
+  'epoll_ctl', 'epoll_waitSync', 'epoll_wait', 'watchInit', 'watchStart', 'watchUpdate', 'watchClose', 'watchRef',
 ];
 
 export const native: Native = load();

@@ -68,6 +68,14 @@ function packAddr(fd: number, addr: unknown, name: string): Uint8Array {
   return p.bytes;
 }
 
+/** The out array of the hot *Sync calls, reused (the native call never re-enters JS). */
+const syncOut: unknown[] = [undefined];
+function takeOut(): unknown {
+  const extra = syncOut[0];
+  syncOut[0] = undefined;
+  return extra;
+}
+
 const scratch = native.addrScratch;
 let lastIp = -1;
 let lastIpText = '';
@@ -369,10 +377,10 @@ export async function accept(fd: number, opts?: CallOptions & { flags?: number }
 export function acceptSync(fd: number, flags = 0): AcceptResult {
   validateFd(fd);
   validateFlags(flags);
-  const out: unknown[] = [];
   const t0 = traceStart();
-  const r = native.acceptSync(fd, flags, out);
-  const addr = r < 0 ? null : takeAddr(out[0]);
+  const r = native.acceptSync(fd, flags, syncOut);
+  const extra = takeOut();
+  const addr = r < 0 ? null : takeAddr(extra);
   if (t0) traceSync('accept', [fd], r, t0, addressText(addr));
   check(r, 'accept');
   return accepted(fd, r, addr);
@@ -557,10 +565,10 @@ export function recvfromSync(fd: number, buf: ArrayBufferView, len: number | und
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
   const f = validateFlags(flags);
-  const out: unknown[] = [];
   const t0 = traceStart();
-  const r = native.recvfromSync(fd, buf, n, f, out);
-  const addr = r < 0 ? null : takeAddr(out[0]);
+  const r = native.recvfromSync(fd, buf, n, f, syncOut);
+  const extra = takeOut();
+  const addr = r < 0 ? null : takeAddr(extra);
   if (t0) traceSync('recvfrom', [fd, n, f], r, t0, addressText(addr));
   check(r, 'recvfrom');
   return { nbytes: r, addr };

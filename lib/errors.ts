@@ -38,9 +38,17 @@ export class AbortError extends Error {
   }
 }
 
-/** The C name of an errno value ('EAGAIN'). */
+const errnoNames = new Map<number, string>();
+
+/** The C name of an errno value ('EAGAIN'); remembered, as EAGAIN comes at high rates. */
 export function errnoName(errno: number): string {
-  return native.errnoName(errno) ?? `E${errno}`;
+  let name = errnoNames.get(errno);
+  if (name === undefined) {
+    name = native.errnoName(errno);
+    if (name === undefined) return `E${errno}`;
+    errnoNames.set(errno, name);  // Only the system's known errnos: a bounded set.
+  }
+  return name;
 }
 
 function describe(addr: Sockaddr): string | undefined {

@@ -20,15 +20,51 @@ export interface Watcher {
 }
 
 const { EBADF, EEXIST } = os.constants.errno;
+const { POLLIN, POLLOUT, POLLPRI, POLLERR, POLLHUP, POLLRDHUP } = native.constants;
 
 /** Live watchers by fd: one per fd (libuv allows no more), and close(fd) must stop it first. */
 const watchers = new Map<number, WatcherImpl>();
+/** The same watchers by native id, for the dispatcher. */
+const byId = new Map<number, WatcherImpl>();
+
+/** The revents bits a watch for `events` reports (as libuv filters what epoll gave). */
+function deliverable(events: number): number {
+  if (events === 0) return 0;
+  return (events & (POLLIN | POLLOUT | POLLPRI)) | (events & POLLRDHUP ? POLLHUP : 0) | POLLERR;
+}
+
+/**
+ * The readiness of one loop iteration, from the native side in one call:
+ * queue = [count, next, (id, status, revents, owner)*]. queue[1] is set before each
+ * listener runs, so that after one throws the native side resumes with the
+ * next. A watcher closed or paused by an earlier listener of the batch is
+ * skipped, and one updated gets only the events it still watches — what
+ * libuv does for a handle stopped during its poll phase.
+ */
+function dispatch(queue: Int32Array): void {
+  const count = queue[0];
+  for (let i = queue[1]; i < count; i++) {
+    const k = 2 + i * 4;
+    if (queue[k + 3] !== owner) return;  // Another copy of this module's watcher: its turn.
+    queue[1] = i + 1;
+    const watcher = byId.get(queue[k]);
+    if (watcher === undefined) continue;
+    const status = queue[k + 1];
+    const revents = queue[k + 2] & watcher.mask;
+    if (watcher.mask === 0 || (status === 0 && revents === 0)) continue;
+    watcher.listener(status < 0 ? socketError(-status, 'watch') : null, revents);
+  }
+}
+/** This module's dispatcher, as the addon knows it (it may be loaded by two copies of the library). */
+const owner = native.watchInit(dispatch);
 
 class WatcherImpl implements Watcher {
   constructor(
     private readonly fd: number,
     private readonly id: number,
     readonly listener: WatchListener,
+    /** deliverable() of the events watched now. */
+    public mask: number,
   ) {}
 
   update(events: number): void {
@@ -36,11 +72,13 @@ class WatcherImpl implements Watcher {
     if (watchers.get(this.fd) !== this) throw socketError(EBADF, 'watch');
     const r = native.watchUpdate(this.id, events);
     if (r < 0) throw socketError(-r, 'watch');
+    this.mask = deliverable(events);
   }
 
   close(): void {
     if (watchers.get(this.fd) !== this) return;
     watchers.delete(this.fd);
+    byId.delete(this.id);
     native.watchClose(this.id);
   }
 
@@ -61,7 +99,10 @@ class WatcherImpl implements Watcher {
  * not ready) — and `close()` restores the mode it had. An error condition on
  * the socket (a refused connect, a reset) is reported as POLLERR, after which
  * libuv has stopped the watch: read SO_ERROR, then update() to re-arm it.
- * One watcher per fd. Not a C call: see uv_poll_start(3) in libuv's docs.
+ * One watcher per fd. The listeners of fds ready in one loop iteration run
+ * one after another in one call from the native side; promise reactions and
+ * process.nextTick callbacks they queue run after the last of them. Not a C
+ * call: see uv_poll_start(3) in libuv's docs.
  * @throws SocketError EEXIST if `fd` is already watched, EBADF for a closed fd.
  */
 export function watch(fd: number, events: number, listener: WatchListener): Watcher {
@@ -69,12 +110,11 @@ export function watch(fd: number, events: number, listener: WatchListener): Watc
   validateInt(events, 'events', 0, 0x7fff);
   validateFunction(listener, 'listener');
   if (watchers.has(fd)) throw socketError(EEXIST, 'watch');
-  const id = native.watchStart(fd, events, (status, revents) => {
-    listener(status < 0 ? socketError(-status, 'watch') : null, revents);
-  });
+  const id = native.watchStart(fd, events, owner);
   if (id < 0) throw socketError(-id, 'watch');
-  const watcher = new WatcherImpl(fd, id, listener);
+  const watcher = new WatcherImpl(fd, id, listener, deliverable(events));
   watchers.set(fd, watcher);
+  byId.set(id, watcher);
   return watcher;
 }
 

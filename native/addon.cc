@@ -16,9 +16,11 @@
 namespace bsd {
 
 int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
+  // One N-API call: napi_get_value_double fails (number expected) for a non-number.
+  double d;
+  if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  }
   if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != std::trunc(d)) {
     throw Napi::RangeError::New(info.Env(), std::string(name) + " must be a 32-bit integer");
   }
@@ -28,17 +30,11 @@ int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
 BufferRef ViewBytes(napi_env env, napi_value value, const char* name) {
   void* data = nullptr;
   size_t byte_length = 0;
-  bool is_typed_array = false, is_data_view = false;
-  napi_is_typedarray(env, value, &is_typed_array);
-  if (is_typed_array) {
-    napi_typedarray_type type = napi_uint8_array;
-    size_t length = 0;
-    napi_value arraybuffer;
-    size_t offset;
-    if (napi_get_typedarray_info(env, value, &type, &length, &data, &arraybuffer, &offset) !=
-        napi_ok) {
-      throw Napi::TypeError::New(env, std::string(name) + " must be an ArrayBufferView");
-    }
+  napi_typedarray_type type = napi_uint8_array;
+  size_t length = 0;
+  // The hot path (read/write of a Buffer) in one N-API call, which fails for
+  // anything not a TypedArray; the ArrayBuffer and offset are not asked for.
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) == napi_ok) {
     size_t element_size;
     switch (type) {
       case napi_int8_array:
@@ -65,11 +61,10 @@ BufferRef ViewBytes(napi_env env, napi_value value, const char* name) {
     }
     byte_length = length * element_size;
   } else {
+    bool is_data_view = false;
     napi_is_dataview(env, value, &is_data_view);
     if (!is_data_view) throw Napi::TypeError::New(env, std::string(name) + " must be an ArrayBufferView");
-    napi_value arraybuffer;
-    size_t offset;
-    napi_get_dataview_info(env, value, &byte_length, &data, &arraybuffer, &offset);
+    napi_get_dataview_info(env, value, &byte_length, &data, nullptr, nullptr);
   }
   return {data, byte_length};
 }
@@ -85,7 +80,7 @@ BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n) {
   return {data, static_cast<size_t>(nbytes)};
 }
 
-void MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value* argv) {
+bool MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value* argv) {
   napi_env env = data->env;
   napi_value recv, ignored;
   napi_get_global(env, &recv);  // napi_make_callback needs an object receiver.
@@ -94,7 +89,9 @@ void MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value*
     napi_value error;
     napi_get_and_clear_last_exception(env, &error);
     napi_fatal_exception(env, error);
+    return false;
   }
+  return true;
 }
 
 namespace {
@@ -118,9 +115,12 @@ void Teardown(void* arg) {
   data->tearing_down = true;
   CancelAll(data, ECANCELED);
   CloseAllWatchers(data);
-  while (!data->calls.empty() || !data->watchers.empty()) uv_run(data->loop, UV_RUN_ONCE);
+  while (!data->calls.empty() || !data->watchers.empty() || data->watch_flush_open) {
+    uv_run(data->loop, UV_RUN_ONCE);
+  }
   napi_async_destroy(data->env, data->async_context);
   if (data->termination_probe != nullptr) napi_delete_reference(data->env, data->termination_probe);
+  if (data->watch_queue != nullptr) napi_delete_reference(data->env, data->watch_queue);
   delete data;
 }
 

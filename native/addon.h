@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 namespace bsd {
 
@@ -31,6 +32,17 @@ struct AddonData {
   // watch() handles by id; a handle leaves the map when uv_close completes.
   std::unordered_map<uint32_t, struct PollWatcher*> watchers;
   uint32_t next_watcher_id = 1;
+  // watch() readiness of one loop iteration's poll phase, delivered to JS in
+  // one call from a check handle (watch.cc): [count, next, (id, status,
+  // revents, owner)*], read by lib/watch.ts's dispatcher. One dispatcher per
+  // evaluation of lib/watch.ts (two copies of the library may share this
+  // addon); a watcher's owner is the index of the one that started it.
+  uv_check_t watch_flush;
+  bool watch_flush_open = false;
+  std::vector<Napi::FunctionReference> watch_dispatchers;
+  napi_ref watch_queue = nullptr;  // A raw ref: Napi::Int32Array's wrapper re-reads the array's info.
+  int32_t* watch_queue_data = nullptr;
+  uint32_t watch_queue_capacity = 0;
 };
 
 inline AddonData* DataOf(const Napi::CallbackInfo& info) {
@@ -53,14 +65,15 @@ BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n);
 // Calls fn(argv) from a libuv callback (the caller holds a HandleScope):
 // microtasks (promise reactions) run after it, and an exception it throws
 // goes to process 'uncaughtException', as for Node's own callbacks.
-void MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value* argv);
+// Returns false if fn threw.
+bool MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value* argv);
 
 Napi::Object Constants(Napi::Env env);
 void InitCalls(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitSockopt(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitEpoll(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitWatch(Napi::Env env, Napi::Object exports, AddonData* data);
-// Closes every watch() handle of the environment (teardown).
+// Closes every watch() handle of the environment and its flush handle (teardown).
 void CloseAllWatchers(AddonData* data);
 
 }  // namespace bsd

@@ -1,12 +1,16 @@
 // watch(): readiness from libuv's own poller (uv_poll_t) on the event-loop
 // thread, no worker thread at all. One handle per fd; update() restarts it
 // with a new mask; close() stops it and frees it in the close callback. See
-// libuv docs/src/poll.rst.
+// libuv docs/src/poll.rst. The poll callbacks of one loop iteration only
+// queue (id, status, revents); a check handle, which libuv runs right after
+// the poll phase, hands the queue to lib/watch.ts's dispatcher in one call:
+// one JS entry per iteration, not one per ready fd.
 #include <fcntl.h>
 #include <poll.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstring>
 
 #include "addon.h"
 
@@ -20,7 +24,7 @@ struct PollWatcher {
   // uv_poll_init makes the fd non-blocking and never switches it back:
   // close() restores the status flags the fd had before the watch.
   int saved_flags;
-  Napi::FunctionReference listener;
+  uint32_t owner;  // Index of its dispatcher.
 };
 
 namespace {
@@ -51,9 +55,55 @@ PollWatcher* Find(const Napi::CallbackInfo& info) {
   return it == watchers.end() ? nullptr : it->second;
 }
 
-// listener(status, revents): status 0 or -errno (libuv's errors are -errno).
+constexpr uint32_t kQueueHeader = 2;  // [count, next]
+constexpr uint32_t kEntry = 4;        // (id, status, revents, owner)
+
+// A queue of `capacity` entries, keeping the entries already queued.
+void GrowQueue(AddonData* data, uint32_t capacity) {
+  Napi::Env env(data->env);
+  Napi::HandleScope scope(env);
+  Napi::Int32Array queue = Napi::Int32Array::New(env, kQueueHeader + size_t{capacity} * kEntry);
+  if (data->watch_queue_data != nullptr) {
+    std::memcpy(queue.Data(), data->watch_queue_data,
+                (kQueueHeader + size_t{data->watch_queue_capacity} * kEntry) * sizeof(int32_t));
+  }
+  if (data->watch_queue != nullptr) napi_delete_reference(env, data->watch_queue);
+  napi_create_reference(env, queue, 1, &data->watch_queue);
+  data->watch_queue_data = queue.Data();
+  data->watch_queue_capacity = capacity;
+}
+
+// Hands the iteration's queue to the dispatcher of the next entry's owner,
+// which delivers entries until one of another owner and sets queue[1] to
+// the next entry before it calls each listener: one that throws goes to
+// 'uncaughtException' (MakeCallback) and the batch goes on after it.
+void Flush(uv_check_t* check) {
+  auto* data = static_cast<AddonData*>(check->data);
+  uv_check_stop(check);
+  int32_t* q = data->watch_queue_data;
+  if (data->tearing_down) {
+    q[0] = 0;
+    return;
+  }
+  q[1] = 0;
+  Napi::HandleScope scope(data->env);
+  napi_value args[1];
+  napi_get_reference_value(data->env, data->watch_queue, &args[0]);
+  while (q[1] < q[0] && !data->tearing_down) {
+    int32_t before = q[1];
+    uint32_t owner = static_cast<uint32_t>(q[kQueueHeader + size_t{static_cast<uint32_t>(before)} * kEntry + 3]);
+    MakeCallback(data, data->watch_dispatchers[owner].Value(), 1, args);
+    // No progress: the dispatcher itself failed (termination).
+    if (q[1] == before) break;
+  }
+  q[0] = 0;
+}
+
+// Queues (id, status, revents); status 0 or -errno (libuv's errors are -errno).
 void OnPoll(uv_poll_t* handle, int status, int events) {
   auto* w = static_cast<PollWatcher*>(handle->data);
+  AddonData* data = w->data;
+  if (data->tearing_down) return;
   // libuv turns a socket error condition (POLLERR) into UV_EBADF and stops
   // the handle; the fd is fine: report POLLERR (update() re-arms the watch).
   int error_bit = 0;
@@ -61,11 +111,15 @@ void OnPoll(uv_poll_t* handle, int status, int events) {
     status = 0;
     error_bit = POLLERR;
   }
-  Napi::HandleScope scope(w->data->env);
-  Napi::Env env(w->data->env);
-  int revents = FromUv(events) | error_bit;
-  napi_value args[2] = {Napi::Number::New(env, status), Napi::Number::New(env, revents)};
-  MakeCallback(w->data, w->listener.Value(), 2, args);
+  uint32_t n = static_cast<uint32_t>(data->watch_queue_data[0]);
+  if (n == data->watch_queue_capacity) GrowQueue(data, n * 2);
+  int32_t* entry = data->watch_queue_data + kQueueHeader + size_t{n} * kEntry;
+  entry[0] = static_cast<int32_t>(w->id);
+  entry[1] = status;
+  entry[2] = FromUv(events) | error_bit;
+  entry[3] = static_cast<int32_t>(w->owner);
+  data->watch_queue_data[0] = static_cast<int32_t>(n + 1);
+  if (n == 0) uv_check_start(&data->watch_flush, Flush);
 }
 
 void OnClose(uv_handle_t* handle) {
@@ -83,25 +137,36 @@ void Close(PollWatcher* w) {
   uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), OnClose);
 }
 
-// (fd, events, listener) -> id, or -errno.
+// (dispatch) -> owner: registers a function the queue is handed to.
+Napi::Value WatchInit(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "dispatch must be a function");
+  auto& dispatchers = DataOf(info)->watch_dispatchers;
+  dispatchers.push_back(Napi::Persistent(info[0].As<Napi::Function>()));
+  return Napi::Number::New(info.Env(), static_cast<double>(dispatchers.size() - 1));
+}
+
+// (fd, events, owner) -> id, or -errno.
 Napi::Value WatchStart(const Napi::CallbackInfo& info) {
   AddonData* data = DataOf(info);
   int fd = IntArg(info, 0, "fd");
   int events = IntArg(info, 1, "events");
-  if (!info[2].IsFunction()) throw Napi::TypeError::New(info.Env(), "listener must be a function");
+  int owner = IntArg(info, 2, "owner");
+  if (owner < 0 || static_cast<size_t>(owner) >= data->watch_dispatchers.size()) {
+    throw Napi::RangeError::New(info.Env(), "owner must come from watchInit");
+  }
   int saved_flags = fcntl(fd, F_GETFL);
   if (saved_flags < 0) return Napi::Number::New(info.Env(), -errno);
   auto* w = new PollWatcher{};
   w->data = data;
   w->fd = fd;
   w->saved_flags = saved_flags;
+  w->owner = static_cast<uint32_t>(owner);
   int r = uv_poll_init(data->loop, &w->handle, fd);
   if (r != 0) {
     delete w;
     return Napi::Number::New(info.Env(), r);
   }
   w->handle.data = w;
-  w->listener = Napi::Persistent(info[2].As<Napi::Function>());
   do {
     w->id = data->next_watcher_id++;
     if (data->next_watcher_id > INT32_MAX) data->next_watcher_id = 1;
@@ -152,9 +217,22 @@ Napi::Value WatchRef(const Napi::CallbackInfo& info) {
 
 void CloseAllWatchers(AddonData* data) {
   for (auto& entry : data->watchers) Close(entry.second);
+  auto* flush = reinterpret_cast<uv_handle_t*>(&data->watch_flush);
+  if (data->watch_flush_open && !uv_is_closing(flush)) {
+    uv_close(flush, [](uv_handle_t* handle) {
+      static_cast<AddonData*>(handle->data)->watch_flush_open = false;
+    });
+  }
 }
 
 void InitWatch(Napi::Env env, Napi::Object exports, AddonData* data) {
+  GrowQueue(data, 64);
+  uv_check_init(data->loop, &data->watch_flush);
+  data->watch_flush.data = data;
+  // Runs only in iterations with readiness queued; never keeps the loop alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&data->watch_flush));
+  data->watch_flush_open = true;
+  exports.Set("watchInit", Napi::Function::New(env, WatchInit, "watchInit", data));
   exports.Set("watchStart", Napi::Function::New(env, WatchStart, "watchStart", data));
   exports.Set("watchUpdate", Napi::Function::New(env, WatchUpdate, "watchUpdate", data));
   exports.Set("watchClose", Napi::Function::New(env, WatchClose, "watchClose", data));

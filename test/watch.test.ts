@@ -5,6 +5,7 @@
 // watcher is reported (EBADF), not a crash; unref() lets a process exit; the
 // watcher keeps serving while the libuv pool is full; a watch() server echoes
 // 1,000 concurrent connections byte-exact.
+import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import {
   acceptSync, close, connect, connectSync, fcntl, onTrace, poll, read, readSync, socket, socketpair, threadpool,
   watch, write, writeSync,
 } from '../lib/index';
+import { native } from '../lib/binding';
 import { Child, DIST_INDEX, fixture, killChildren } from './fixtures/child';
 import { openFds, sleep } from './helpers/fds';
 import { FAMILIES, closeAll, listener, tcpPair, track } from './helpers/pairs';
@@ -437,6 +439,124 @@ describe('watch(): one per fd, and a closed fd', () => {
     w2.close();
     expect(rec2.calls[0].err).toBeNull();
     expect(rec.calls).toHaveLength(before + 1);
+  });
+});
+
+describe('watch(): fds ready in one loop iteration (delivered as one batch)', () => {
+  /** n socketpairs whose first ends are readable before the loop next polls. */
+  function readyPairs(n: number): number[] {
+    return Array.from({ length: n }, () => {
+      const [a, b] = socketpair(AF_UNIX, SOCK_STREAM);
+      track(a);
+      track(b);
+      writeSync(b, Buffer.from('x'));
+      return a;
+    });
+  }
+
+  it('each listener runs once per readiness; one that closes the other watchers first means they are not called', async () => {
+    const fds = readyPairs(16);
+    const called: number[] = [];
+    const ws: Watcher[] = [];
+    for (const [i, fd] of fds.entries()) {
+      ws.push(tracked(watch(fd, POLLIN, () => {
+        called.push(i);
+        for (const w of ws) w.close();
+      })));
+    }
+    await turns();
+    expect(called).toHaveLength(1);
+  });
+
+  it('a listener that closes another watcher and watches its fd anew: the old listener is not called, the new one is, for that fd only', async () => {
+    const fds = readyPairs(8);
+    const calls: string[] = [];
+    const ws: Watcher[] = [];
+    const buf = Buffer.alloc(16);
+    let swapped = -1;
+    for (const [i, fd] of fds.entries()) {
+      ws.push(tracked(watch(fd, POLLIN, () => {
+        calls.push(`old:${i}`);
+        readSync(fd, buf);
+        ws[i].close();
+        if (swapped >= 0) return;
+        // Swap another fd's watcher, whatever its place in this batch.
+        swapped = (i + 1) % fds.length;
+        ws[swapped].close();
+        const other = fds[swapped];
+        tracked(watch(other, POLLIN, () => {
+          calls.push(`new:${swapped}`);
+          readSync(other, buf);
+        }));
+      })));
+    }
+    await until(() => calls.length === fds.length, 2000, 'every fd reported once');
+    await turns();
+    expect(calls.filter((c) => c === `old:${swapped}`)).toEqual([]);
+    expect(calls.filter((c) => c === `new:${swapped}`)).toEqual([`new:${swapped}`]);
+    expect(new Set(calls).size).toBe(fds.length);
+  });
+
+  it('update(0) from a listener pauses another ready watcher before its turn; update(POLLOUT) leaves it only POLLOUT', async () => {
+    const fds = readyPairs(8);
+    const calls: Array<[number, number]> = [];
+    const ws: Watcher[] = [];
+    let first = -1;
+    for (const [i, fd] of fds.entries()) {
+      ws.push(tracked(watch(fd, POLLIN, (err, revents) => {
+        expect(err).toBeNull();
+        calls.push([i, revents]);
+        if (first >= 0) return;
+        first = i;
+        for (const [k, w] of ws.entries()) if (k !== i) w.update(k % 2 === 0 ? 0 : POLLOUT);
+        ws[i].update(0);
+      })));
+    }
+    await turns();
+    expect(calls[0]).toEqual([first, POLLIN]);
+    // The paused ones never ran; the POLLOUT ones got POLLOUT (never POLLIN).
+    for (const [i, revents] of calls.slice(1)) {
+      expect(i % 2).toBe(1);
+      expect(revents).toBe(POLLOUT);
+    }
+    expect(calls.filter(([i]) => i % 2 === 1 && i !== first).length).toBeGreaterThan(0);
+  });
+
+  it('two copies of the library (lib/ and dist/) sharing one addon: the watchers of each, ready together, are all served', async () => {
+    const load = createRequire(__filename);
+    const dist = load(DIST_INDEX) as typeof import('../lib/index');
+    // The premise: both copies got the one addon instance (its per-environment state).
+    expect(load(DIST_INDEX.replace(/index\.js$/, 'binding.js')).native).toBe(native);
+    const fds = readyPairs(4);
+    const got: string[] = [];
+    const buf = Buffer.alloc(16);
+    const distWatchers: Watcher[] = [];
+    try {
+      for (const [i, fd] of fds.entries()) {
+        const copy = i % 2 === 0 ? 'lib' : 'dist';
+        const listener = (): void => {
+          got.push(`${copy}:${i}`);
+          readSync(fd, buf);
+        };
+        if (copy === 'lib') tracked(watch(fd, POLLIN, listener));
+        else distWatchers.push(dist.watch(fd, POLLIN, listener));
+      }
+      await until(() => got.length === fds.length, 2000, 'every watcher of both copies');
+      expect(got.sort()).toEqual(['dist:1', 'dist:3', 'lib:0', 'lib:2']);
+    } finally {
+      for (const w of distWatchers) w.close();
+    }
+  });
+
+  it('a listener that throws: the error reaches \'uncaughtException\' before the next listener runs, and the others all run (child process)', async () => {
+    const child = new Child(fixture('nb-watch-batch.cjs'), { args: ['8'], timeoutMs: 10_000 });
+    const { order } = (await child.event('done', 8000)) as { order: string[] };
+    const exit = await child.exited;
+    expect(exit.code).toBe(0);
+    expect(order).toHaveLength(9);
+    expect(order[0]).toMatch(/^listener:\d$/);
+    expect(order[1]).toBe(`uncaught:from ${order[0].split(':')[1]}`);
+    expect(new Set(order.filter((e) => e.startsWith('listener:'))).size).toBe(8);
   });
 });
 

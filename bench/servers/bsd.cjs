@@ -74,11 +74,14 @@ async function echo() {
       }
     }
   }
-  // watch
+  // watch: one read per readiness (level-triggered: it fires again while
+  // data remains), with each connection's functions made once, not per event.
   b.watch(lfd, POLLIN, () => drain(() => {
     const c = b.acceptSync(lfd, SOCK_NONBLOCK).fd;
     b.setsockopt(c, IPPROTO_TCP, TCP_NODELAY, 1);
-    const w = b.watch(c, POLLIN, () => serveReady(c, () => w.close()));
+    let w = null;
+    const forget = () => w.close();
+    w = b.watch(c, POLLIN, () => serveReady(c, forget));
   }));
 }
 
@@ -140,11 +143,12 @@ async function udp() {
     }
   }
   // One datagram per readiness (level-triggered: it fires again for the next).
-  b.watch(fd, POLLIN, () => drain(() => {
+  const echoOne = () => {
     const { nbytes, addr } = b.recvfromSync(fd, buf, buf.length, 0);
     b.sendtoSync(fd, buf, nbytes, 0, addr);
     return false;
-  }));
+  };
+  b.watch(fd, POLLIN, () => drain(echoOne));
 }
 
 async function connrate() {
