@@ -26,7 +26,12 @@
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "OTHER_CPLUSPLUSFLAGS": ["-Wall", "-Wextra"]
-      }
+      },
+      "conditions": [
+        ["OS==\"mac\"", {
+          "defines": ["__APPLE_USE_RFC_3542"]
+        }]
+      ]
     }
   ]
 }

@@ -606,10 +606,13 @@ export function sendtoSync(fd: number, buf: ArrayBufferView, len: number | undef
   return check(r, 'sendto', destAddr);
 }
 
-/** recvmsg()'s native extra: [source address (or undefined: see addrScratch), msg_flags, control]. */
+/**
+ * recvmsg()'s native extra: [source address (or undefined: see addrScratch), msg_flags, control].
+ * Read by index: destructuring would go through Array.prototype[Symbol.iterator], which a script can replace.
+ */
 function received(nbytes: number, extra: unknown): RecvmsgResult {
-  const [addr, flags, control] = extra as [unknown, number, RecvmsgResult['control']];
-  return { nbytes, addr: takeAddr(addr), control, flags };
+  const e = extra as [unknown, number, RecvmsgResult['control']];
+  return { nbytes, addr: takeAddr(e[0]), control: e[2], flags: e[1] };
 }
 
 /**
@@ -617,8 +620,10 @@ function received(nbytes: number, extra: unknown): RecvmsgResult {
  * (`msg.control`: SCM_RIGHTS fds, SCM_CREDENTIALS, IP_PKTINFO…), to
  * `msg.name` or the connected peer, on a libuv worker thread. MSG_NOSIGNAL
  * is always added. On a blocking stream socket everything is sent, as C
- * does; the control data goes with the first byte. close() of an fd being
- * passed settles the call with EBADF (its number is not reused under it).
+ * does; the control data goes with the first byte. The fds in SCM_RIGHTS
+ * are resolved when the call is made, as C's kernel does at sendmsg entry:
+ * closing one (or its number being reused) later does not change what the
+ * peer receives.
  * C: `ssize_t sendmsg(int sockfd, const struct msghdr *msg, int flags);` — see sendmsg(2), cmsg(3).
  * @returns bytes sent.
  * @throws SocketError EBADF for a closed fd in SCM_RIGHTS; EINVAL for more than SCM_MAX_FD (253) fds (Linux).
@@ -628,8 +633,8 @@ export async function sendmsg(fd: number, msg: Msghdr, flags: number, opts?: Cal
   const m = validateMsghdr(msg);
   const f = validateFlags(flags);
   const name = m.name === undefined ? undefined : packAddr(fd, m.name, 'msg.name');
-  for (const view of m.iov) keepForWorker(view);
   const o = validateOptions(opts);
+  for (const view of m.iov) keepForWorker(view);
   const dest = m.name as Sockaddr | undefined;
   return runAsync({
     syscall: 'sendmsg', args: dest ? [fd, m.nbytes, f, addressText(dest)] : [fd, m.nbytes, f], addr: dest,
@@ -668,8 +673,8 @@ export async function recvmsg(fd: number, msg: RecvMsghdr, flags: number, opts?:
   validateFd(fd);
   const m = validateRecvMsghdr(msg);
   const f = validateFlags(flags);
-  for (const view of m.iov) keepForWorker(view);
   const o = validateOptions(opts);
+  for (const view of m.iov) keepForWorker(view);
   return runAsync({
     syscall: 'recvmsg', args: [fd, m.nbytes, f],
     start: (cb) => native.recvmsg(fd, m.iov, m.controllen, f, cb),

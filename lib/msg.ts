@@ -31,7 +31,8 @@ export interface In6Pktinfo {
 
 /**
  * One control message as recvmsg() gives it: struct cmsghdr's level and type,
- * and its payload — for SCM_RIGHTS the fds (number[], now yours, close-on-exec),
+ * and its payload — for SCM_RIGHTS the fds (number[], now yours, close-on-exec;
+ * likewise SCM_PIDFD's one pidfd, Linux 6.5+ with SO_PASSPIDFD),
  * SCM_CREDENTIALS a Ucred, IP_PKTINFO an InPktinfo, IPV6_PKTINFO an
  * In6Pktinfo; any other type (or a truncated one) the raw bytes.
  */
@@ -108,7 +109,8 @@ function checkIov(iov: unknown): { views: ArrayBufferView[]; nbytes: number } {
 
 function checkAddress(value: unknown, name: string, v6: boolean): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !(v6 ? net.isIPv6(value) : net.isIPv4(value))) {
+  // A zone ('%eth0') is not part of in6_pktinfo: ifindex is (as validateSockaddr refuses it too).
+  if (typeof value !== 'string' || !(v6 ? net.isIPv6(value) && !value.includes('%') : net.isIPv4(value))) {
     throw new TypeError(`The "${name}" property must be an ${v6 ? 'IPv6' : 'IPv4'} address. Received ${show(value)}`);
   }
   return value;
@@ -123,9 +125,10 @@ function checkCmsgData(level: number, type: number, data: unknown, name: string)
   }
   if (level === SOL_SOCKET && type === SCM_RIGHTS) {
     if (!Array.isArray(data)) throw new TypeError(`The "${name}" property must be an array of fds (SCM_RIGHTS). Received ${show(data)}`);
-    if (data.length > MAX_PAYLOAD / 4) throw new RangeError(`The "${name}" property has ${data.length} fds, more than ${MAX_PAYLOAD / 4}`);
+    const n = data.length; // Read once: a Proxy could answer differently each time.
+    if (n > MAX_PAYLOAD / 4) throw new RangeError(`The "${name}" property has ${n} fds, more than ${MAX_PAYLOAD / 4}`);
     const fds: number[] = [];
-    for (let i = 0; i < data.length; i++) fds.push(validateFd(data[i], `${name}[${i}]`));
+    for (let i = 0; i < n; i++) fds.push(validateFd(data[i], `${name}[${i}]`));
     return fds;
   }
   const known = (level === SOL_SOCKET && type === SCM_CREDENTIALS && SCM_CREDENTIALS !== undefined) ||
@@ -152,9 +155,10 @@ function checkCmsgData(level: number, type: number, data: unknown, name: string)
 function checkControl(control: unknown): unknown[] | undefined {
   if (control === undefined) return undefined;
   if (!Array.isArray(control)) throw new TypeError(`The "msg.control" property must be an array of { level, type, data }. Received ${show(control)}`);
-  if (control.length > MAX_CMSGS) throw new RangeError(`The "msg.control" property has ${control.length} messages, more than ${MAX_CMSGS}`);
+  const n = control.length; // Read once: a Proxy could answer differently each time.
+  if (n > MAX_CMSGS) throw new RangeError(`The "msg.control" property has ${n} messages, more than ${MAX_CMSGS}`);
   const out: unknown[] = [];
-  for (let i = 0; i < control.length; i++) {
+  for (let i = 0; i < n; i++) {
     const name = `msg.control[${i}]`;
     const cm = objectArg(control[i], name);
     const level = validateInt(cm.level, `${name}.level`);

@@ -84,14 +84,22 @@ bool MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value*
   napi_env env = data->env;
   napi_value recv, ignored;
   napi_get_global(env, &recv);  // napi_make_callback needs an object receiver.
-  if (napi_make_callback(env, data->async_context, recv, fn, argc, argv, &ignored) ==
-      napi_pending_exception) {
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
-    napi_fatal_exception(env, error);
+  napi_status s = napi_make_callback(env, data->async_context, recv, fn, argc, argv, &ignored);
+  if (s == napi_ok) return true;
+  if (s != napi_pending_exception) return false;
+  // fn threw (it ran), or JS cannot run any more (no exception to take).
+  napi_value error;
+  napi_valuetype type = napi_undefined;
+  if (napi_get_and_clear_last_exception(env, &error) != napi_ok || napi_typeof(env, error, &type) != napi_ok ||
+      type == napi_undefined) {
     return false;
   }
+  napi_fatal_exception(env, error);
   return true;
+}
+
+void DefineElement(Napi::Object array, uint32_t index, Napi::Value value) {
+  array.DefineProperty(Napi::PropertyDescriptor::Value(std::to_string(index), value, napi_default_jsproperty));
 }
 
 namespace {

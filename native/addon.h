@@ -64,9 +64,14 @@ BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n);
 
 // Calls fn(argv) from a libuv callback (the caller holds a HandleScope):
 // microtasks (promise reactions) run after it, and an exception it throws
-// goes to process 'uncaughtException', as for Node's own callbacks.
-// Returns false if fn threw.
+// goes to process 'uncaughtException', as for Node's own callbacks. False
+// when fn could not run at all (the environment is ending): whatever argv
+// carries never reached JS.
 bool MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value* argv);
+
+// array[index] = value as a data property (Object.defineProperty), never
+// through a setter a script put on Array.prototype.
+void DefineElement(Napi::Object array, uint32_t index, Napi::Value value);
 
 Napi::Object Constants(Napi::Env env);
 void InitCalls(Napi::Env env, Napi::Object exports, AddonData* data);

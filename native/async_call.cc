@@ -184,7 +184,8 @@ void AsyncCallBase::AfterWork(uv_work_t* req, int status) {
 }
 
 // Delivers the result; false when it could not be (the environment is
-// ending, or building the result threw), and nothing was delivered.
+// ending, building the result threw, or the callback could not run), and
+// nothing reached JS.
 bool AsyncCallBase::Settle() {
   napi_env env = data_->env;
   Napi::HandleScope scope(env);
@@ -202,8 +203,7 @@ bool AsyncCallBase::Settle() {
     if (!e.Value().IsEmpty()) napi_fatal_exception(env, e.Value());
     return false;
   }
-  MakeCallback(data_, cb_.Value(), 2, args);
-  return true;
+  return MakeCallback(data_, cb_.Value(), 2, args);
 }
 
 void AsyncCallBase::Cancel(int err) {

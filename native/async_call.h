@@ -44,8 +44,8 @@ class AsyncCallBase {
 
   virtual ssize_t Execute() = 0;                  // Worker thread.
   virtual Napi::Value Extra(Napi::Env env) = 0;   // Main thread, after Execute.
-  // A result nobody will receive (teardown): release what it owns (an
-  // accepted fd, fds received with SCM_RIGHTS).
+  // A result nobody received (teardown, or the callback could not run):
+  // release what it owns (an accepted fd, fds received with SCM_RIGHTS).
   virtual void Discard(ssize_t result) = 0;
   virtual int AcquireFds() = 0;
   virtual void ReleaseFds() = 0;
@@ -91,6 +91,16 @@ void ReleaseOpFds(const Op& op, InFlight* call) {
   op.ForEachFd([&](int fd) { ReleaseFd(fd, call); });
 }
 
+// A result nobody will receive: closes the fd it returned (accept) and
+// whatever else the op holds for the caller (fds received with SCM_RIGHTS).
+template <typename Op>
+void DiscardResult(Op& op, ssize_t result) {
+  if constexpr (Op::kReturnsFd) {
+    if (result >= 0) ::close(static_cast<int>(result));
+  }
+  op.Discard(result);
+}
+
 template <typename Op>
 class AsyncCall final : public AsyncCallBase {
  public:
@@ -107,13 +117,12 @@ class AsyncCall final : public AsyncCallBase {
   AsyncCall(AddonData* data, Op&& op, Napi::Value pin, Napi::Function cb)
       : AsyncCallBase(data, cb, pin), op_(std::move(op)) {}
 
-  ssize_t Execute() override { return RunAsync(op_, inflight_); }
-  void Discard(ssize_t result) override {
-    if constexpr (Op::kReturnsFd) {
-      if (result >= 0) ::close(static_cast<int>(result));
-    }
-    op_.Discard(result);
+  ssize_t Execute() override {
+    ssize_t r = RunAsync(op_, inflight_);
+    op_.CallDone();
+    return r;
   }
+  void Discard(ssize_t result) override { DiscardResult(op_, result); }
   bool UsesFd(int fd) const override {
     bool uses = false;
     op_.ForEachFd([&](int used) { uses = uses || used == fd; });

@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <utility>
@@ -116,6 +117,15 @@ void AdvanceIov(std::vector<iovec>& iov, size_t& first, size_t n) {
     n -= k;
     if (iov[first].iov_len == 0) first++;
   }
+}
+
+// MSG_WAITALL after a partial gather, with an error (a reset) pending on the
+// socket: C's recv returns the bytes it has and leaves the error for the next
+// call. Another receive would consume the error, so the gather takes only
+// what is queued (a receive cannot fail while bytes are queued) and stops.
+bool ErrorPending(int fd) {
+  pollfd p = {fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLERR) != 0;
 }
 
 const char* EaiName(int code) {
@@ -228,7 +238,7 @@ ssize_t RecvOp::TryNow() {
   }
   bool gather = (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && IsStream(fd);
   for (;;) {
-    if (done > 0 && ErrorPending()) return GatherQueuedThenStop();
+    if (done > 0 && ErrorPending(fd)) return GatherQueuedThenStop();
     from.len = sizeof(from.storage);
     // SAFETY: done <= len, so buf + done stays inside the caller's buffer.
     ssize_t r = RetryEintr([&] {
@@ -249,15 +259,7 @@ ssize_t RecvOp::TryNow() {
   }
 }
 
-// MSG_WAITALL after a partial gather, with an error (a reset) pending on the
-// socket: C's recv returns the bytes it has and leaves the error for the next
-// call. Another recv here would consume the error, so take only what is
-// queued (recv cannot fail while bytes are queued) and stop.
-bool RecvOp::ErrorPending() const {
-  pollfd p = {fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLERR) != 0;
-}
-
+// See ErrorPending.
 ssize_t RecvOp::GatherQueuedThenStop() {
   int queued = 0;
   if (ioctl(fd, FIONREAD, &queued) == 0 && queued > 0) {
@@ -332,11 +334,13 @@ msghdr SendHeader(SendmsgOp& op) {
 }  // namespace
 
 ssize_t SendmsgOp::Sync() {
+  if (capture_error != 0) return -capture_error;
   msghdr msg = SendHeader(*this);
-  return RetryEintr([&] { return ::sendmsg(fd, &msg, flags | MSG_NOSIGNAL); });
+  return RetryEintrTimed(fd, POLLOUT, [&] { return ::sendmsg(fd, &msg, flags | MSG_NOSIGNAL); });
 }
 
 ssize_t SendmsgOp::TryNow() {
+  if (capture_error != 0) return -capture_error;
   for (;;) {
     msghdr msg = SendHeader(*this);
     ssize_t r = RetryEintr([&] { return ::sendmsg(fd, &msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL); });
@@ -347,9 +351,11 @@ ssize_t SendmsgOp::TryNow() {
   }
 }
 
-// recvmsg(2): one call, appending to what earlier ones of a gather received.
+// recvmsg(2): one call with `flags` into iov[first..], at most `limit`
+// bytes, appending to what earlier ones of a gather received. A blocking one
+// keeps SO_RCVTIMEO across signals.
 namespace {
-ssize_t ReceiveOnce(RecvmsgOp& op, int extra_flags) {
+ssize_t ReceiveOnce(RecvmsgOp& op, int flags, size_t limit = SIZE_MAX) {
   msghdr msg{};
   if (op.done == 0) {
     msg.msg_name = op.from.get();
@@ -357,11 +363,22 @@ ssize_t ReceiveOnce(RecvmsgOp& op, int extra_flags) {
   }
   msg.msg_iov = op.iov.data() + op.first;
   msg.msg_iovlen = op.iov.size() - op.first;
+  std::vector<iovec> window;  // iov[first..] cut to `limit` bytes.
+  if (limit < op.total - op.done) {
+    for (size_t i = op.first; i < op.iov.size() && limit > 0; i++) {
+      size_t k = std::min(op.iov[i].iov_len, limit);
+      window.push_back({op.iov[i].iov_base, k});
+      limit -= k;
+    }
+    msg.msg_iov = window.data();
+    msg.msg_iovlen = window.size();
+  }
   if (!op.control.empty()) {
     msg.msg_control = op.control.data();
     msg.msg_controllen = op.control.size();
   }
-  ssize_t r = RetryEintr([&] { return ::recvmsg(op.fd, &msg, op.flags | op.added_flags | extra_flags); });
+  auto call = [&] { return ::recvmsg(op.fd, &msg, flags | op.added_flags); };
+  ssize_t r = (flags & MSG_DONTWAIT) ? RetryEintr(call) : RetryEintrTimed(op.fd, op.Events(), call);
   if (r < 0) return r;
   if (op.done == 0) op.from.len = msg.msg_namelen;
   op.control_used = msg.msg_control != nullptr ? msg.msg_controllen : 0;
@@ -373,14 +390,15 @@ ssize_t ReceiveOnce(RecvmsgOp& op, int extra_flags) {
 }
 }  // namespace
 
-ssize_t RecvmsgOp::Sync() { return ReceiveOnce(*this, 0); }
+ssize_t RecvmsgOp::Sync() { return ReceiveOnce(*this, flags); }
 
 // A MSG_WAITALL gather ends, as the kernel's own read does, where ancillary
 // data arrives: the control buffer is offered whole to each call until then.
 ssize_t RecvmsgOp::TryNow() {
   bool gather = (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && IsStream(fd);
   for (;;) {
-    ssize_t r = ReceiveOnce(*this, MSG_DONTWAIT);
+    if (done > 0 && ErrorPending(fd)) return GatherQueuedThenStop();
+    ssize_t r = ReceiveOnce(*this, flags | MSG_DONTWAIT);
     if (r < 0) return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
     if (!gather || r == 0 || control_used > 0) return static_cast<ssize_t>(done) + r;
     done += static_cast<size_t>(r);
@@ -389,23 +407,29 @@ ssize_t RecvmsgOp::TryNow() {
   }
 }
 
-Napi::Value RecvmsgOp::Extra(Napi::Env env) {
-  try {
-    Napi::Array out = Napi::Array::New(env, 3);
-    out.Set(0u, AddressOut(env, from.get(), from.len, addr_scratch));
-    out.Set(1u, Napi::Number::New(env, msg_flags));
-    out.Set(2u, DecodeCmsgs(env, control.data(), control_used));
-    fds_given = true;
-    return out;
-  } catch (...) {
-    Discard(0);  // Nobody will see these fds.
-    throw;
+// See ErrorPending: the queued bytes, without MSG_WAITALL, and stop.
+ssize_t RecvmsgOp::GatherQueuedThenStop() {
+  int queued = 0;
+  if (ioctl(fd, FIONREAD, &queued) == 0 && queued > 0) {
+    ssize_t r = ReceiveOnce(*this, (flags & ~MSG_WAITALL) | MSG_DONTWAIT, static_cast<size_t>(queued));
+    if (r > 0) done += static_cast<size_t>(r);
   }
+  return static_cast<ssize_t>(done);
+}
+
+// Defined properties, not Set: a setter on Array.prototype could take the
+// fds (or throw) before they are the caller's.
+Napi::Value RecvmsgOp::Extra(Napi::Env env) const {
+  Napi::Array out = Napi::Array::New(env);
+  DefineElement(out, 0, AddressOut(env, from.get(), from.len, addr_scratch));
+  DefineElement(out, 1, Napi::Number::New(env, msg_flags));
+  DefineElement(out, 2, DecodeCmsgs(env, control.data(), control_used));
+  return out;
 }
 
 void RecvmsgOp::Discard(ssize_t result) {
-  if (result < 0 || fds_given) return;
-  fds_given = true;
+  if (result < 0 || fds_closed) return;
+  fds_closed = true;
   CloseReceivedFds(control.data(), control_used);
 }
 
@@ -557,9 +581,9 @@ SendmsgOp CaptureSendmsg(const Napi::CallbackInfo& info) {
   CaptureIov(info.Env(), info[1], &op.iov, &op.total);
   op.has_to = !info[2].IsUndefined();
   if (op.has_to) ToSockaddr(info.Env(), info[2], &op.to);
-  EncodeCmsgs(info.Env(), info[3], &op.control);
-  op.passed = ControlFds(op.control.data(), op.control.size());
   op.flags = IntArg(info, 4, "flags");
+  EncodeCmsgs(info.Env(), info[3], &op.control);
+  op.capture_error = DupPassedFds(op.control.data(), op.control.size(), &op.dups);
   return op;
 }
 
@@ -629,12 +653,18 @@ Napi::Value SyncExport(const Napi::CallbackInfo& info) {
     r = op.Sync();
   }
   // A failed wakeable call has no extra result (a cancelled one may be in an
-  // environment that is ending, where building one would throw).
+  // environment that is ending, where building one would throw). A result
+  // that cannot be returned releases what it holds (accepted, received fds).
   if constexpr (Op::kHasExtra) {
     if (r >= 0 || !Op::kWakeable) {
-      Napi::Value extra = op.Extra(info.Env());
-      if (info.Length() > kArgc && info[kArgc].IsArray()) {
-        info[kArgc].As<Napi::Array>().Set(0u, extra);
+      try {
+        Napi::Value extra = op.Extra(info.Env());
+        if (info.Length() > kArgc && info[kArgc].IsArray()) {
+          DefineElement(info[kArgc].As<Napi::Array>(), 0, extra);
+        }
+      } catch (...) {
+        DiscardResult(op, r);
+        throw;
       }
     }
   }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cmsg.h"
 #include "fd_registry.h"
 #include "sockaddr.h"
 
@@ -34,6 +35,7 @@ struct OpBase {
   static constexpr bool kWakeable = true;    // false: a library call nothing can wake.
   bool NonBlockingCall() const { return false; }  // MSG_DONTWAIT: EAGAIN at once.
   ssize_t Progress() const { return 0; }     // Bytes done before a stop.
+  void CallDone() {}                         // Frees what only the system call needed.
   void Discard(ssize_t) {}                   // Release what a result nobody receives owns.
   template <typename F>
   void ForEachFd(F&& f) const {
@@ -85,7 +87,6 @@ struct RecvOp : OpBase {
   bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
   ssize_t Progress() const { return static_cast<ssize_t>(done); }
   Napi::Value Extra(Napi::Env env) const;
-  bool ErrorPending() const;
   ssize_t GatherQueuedThenStop();
 };
 
@@ -111,14 +112,17 @@ struct SendOp : OpBase {
 // sendmsg(2), always with MSG_NOSIGNAL. `iov` points into the caller's
 // views (pinned by the async call); `control` is the encoded cmsg buffer,
 // sent once, with the first byte. A blocking stream send writes everything.
-// The fds it passes are registered as used, as `fd` is: close() of one
-// settles the call with EBADF, and its number is not reused under the call
-// (which would pass another process whatever socket got the number).
+// The SCM_RIGHTS fds in `control` are duplicates made at capture (`dups`,
+// closed with the op), as C's kernel resolves them at sendmsg entry: a
+// close() or reuse of the caller's numbers later cannot change what the
+// peer receives. A fd that could not be duplicated fails the call with
+// `capture_error` (EBADF), as C's sendmsg does.
 struct SendmsgOp : OpBase {
   std::vector<iovec> iov;
   size_t first = 0;  // iov[first..] is what is left to send.
   std::vector<char> control;
-  std::vector<int> passed;  // The SCM_RIGHTS fds in `control`.
+  OwnedFds dups;
+  int capture_error = 0;
   int flags = 0;
   bool has_to = false;
   Sockaddr to;
@@ -128,17 +132,14 @@ struct SendmsgOp : OpBase {
   short Events() const { return POLLOUT; }
   bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
   ssize_t Progress() const { return static_cast<ssize_t>(done); }
-  template <typename F>
-  void ForEachFd(F&& f) const {
-    f(fd);
-    for (int p : passed) f(p);
-  }
+  // Closed before the result is delivered: the caller sees no extra fds.
+  void CallDone() { dups.Close(); }
 };
 
 // recvmsg(2), with MSG_CMSG_CLOEXEC always added (Linux): received fds are
 // close-on-exec. Extra(): [source address, msg_flags, control messages];
-// from then on the received fds are the caller's. A result nobody receives
-// (Discard) closes them.
+// the received fds are the caller's once that reached JS (the callback ran,
+// the sync call returned). A result that did not (Discard) closes them.
 struct RecvmsgOp : OpBase {
   static constexpr bool kHasExtra = true;
   std::vector<iovec> iov;
@@ -148,7 +149,7 @@ struct RecvmsgOp : OpBase {
   int flags = 0;
   int msg_flags = 0;
   int added_flags = 0;        // Ours (MSG_CMSG_CLOEXEC), not reported back.
-  bool fds_given = false;     // Received fds handed to the caller, or closed.
+  bool fds_closed = false;    // Discarded: Discard closes them once.
   Sockaddr from;
   uint32_t* addr_scratch = nullptr;
   size_t done = 0, total = 0;  // MSG_WAITALL on a stream gathers across waits.
@@ -157,8 +158,9 @@ struct RecvmsgOp : OpBase {
   short Events() const { return RecvEvents(flags); }
   bool NonBlockingCall() const { return (flags & MSG_DONTWAIT) != 0; }
   ssize_t Progress() const { return static_cast<ssize_t>(done); }
-  Napi::Value Extra(Napi::Env env);
+  Napi::Value Extra(Napi::Env env) const;
   void Discard(ssize_t result);
+  ssize_t GatherQueuedThenStop();
 };
 
 // poll(2). `fds` keeps one spare slot at the end for the wake-up fd.

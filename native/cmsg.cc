@@ -1,7 +1,4 @@
 // Ancillary data; see cmsg.h. Man pages: cmsg(3) unix(7) ip(7) ipv6(7).
-#ifdef __APPLE__
-#define __APPLE_USE_RFC_3542  // struct in6_pktinfo and IPV6_PKTINFO as on Linux.
-#endif
 #include "cmsg.h"
 
 #include <arpa/inet.h>
@@ -9,10 +6,12 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 
 #include "addon.h"
+#include "fd_registry.h"
 
 namespace bsd {
 
@@ -128,10 +127,19 @@ void ForEachFdIn(const char* data, size_t n, F&& f) {
   }
 }
 
+// Messages whose payload is fds the receiver then owns.
+bool CarriesFds(const cmsghdr* c) {
+  if (c->cmsg_level != SOL_SOCKET) return false;
+#ifdef SCM_PIDFD
+  if (c->cmsg_type == SCM_PIDFD) return true;
+#endif
+  return c->cmsg_type == SCM_RIGHTS;
+}
+
 template <typename F>
-void ForEachFd(const char* control, size_t len, F&& f) {
+void ForEachReceivedFd(const char* control, size_t len, F&& f) {
   ForEachCmsg(control, len, [&](const cmsghdr* c, const char* data, size_t n) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) ForEachFdIn(data, n, f);
+    if (CarriesFds(c)) ForEachFdIn(data, n, f);
   });
 }
 
@@ -142,10 +150,10 @@ std::string AddressText(int family, const void* addr) {
 }
 
 Napi::Value DecodeData(Napi::Env env, const cmsghdr* c, const char* data, size_t n) {
-  if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-    Napi::Array fds = Napi::Array::New(env, n / sizeof(int));
+  if (CarriesFds(c)) {
+    Napi::Array fds = Napi::Array::New(env);
     uint32_t i = 0;
-    ForEachFdIn(data, n, [&](int fd) { fds.Set(i++, fd); });
+    ForEachFdIn(data, n, [&](int fd) { DefineElement(fds, i++, Napi::Number::New(env, fd)); });
     return fds;
   }
   Napi::Object obj = Napi::Object::New(env);
@@ -240,23 +248,61 @@ Napi::Array DecodeCmsgs(Napi::Env env, const char* control, size_t len) {
         Prop::Value("type", Napi::Number::New(env, c->cmsg_type), kAttrs),
         Prop::Value("data", DecodeData(env, c, data, n), kAttrs),
     });
-    out.Set(i++, cm);
+    DefineElement(out, i++, cm);
   });
   return out;
 }
 
-std::vector<int> ControlFds(const char* control, size_t len) {
-  std::vector<int> fds;
-  ForEachFd(control, len, [&](int fd) { fds.push_back(fd); });
-  return fds;
+void OwnedFds::Close() {
+  for (int fd : fds_) ::close(fd);
+  fds_.clear();
+}
+
+// Open, and no close() of ours under way on it (whose close(2) is only
+// deferred while calls of ours still use it): to the caller it is closed.
+namespace {
+bool IsOpenForCaller(int fd) {
+  InFlight probe;
+  if (AcquireFd(fd, &probe) != 0) return false;
+  bool open = fcntl(fd, F_GETFD) >= 0;
+  ReleaseFd(fd, &probe);
+  return open;
+}
+}  // namespace
+
+int DupPassedFds(char* control, size_t len, OwnedFds* dups) {
+  std::vector<char*> slots;  // Where each fd sits in `control`.
+  ForEachCmsg(control, len, [&](const cmsghdr* c, const char* data, size_t n) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) return;
+    // SAFETY: `data` points into `control`, which is ours to write.
+    char* at = control + (data - control);
+    for (size_t i = 0; i + sizeof(int) <= n; i += sizeof(int)) slots.push_back(at + i);
+  });
+  // Every fd checked before any is duplicated: a duplicate takes the lowest
+  // free number, which may be one the caller passes as closed.
+  for (char* slot : slots) {
+    int fd;
+    std::memcpy(&fd, slot, sizeof(fd));
+    if (!IsOpenForCaller(fd)) return EBADF;
+  }
+  dups->Reserve(slots.size());
+  for (char* slot : slots) {
+    int fd;
+    std::memcpy(&fd, slot, sizeof(fd));
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return errno;
+    dups->Add(dup);
+    std::memcpy(slot, &dup, sizeof(dup));
+  }
+  return 0;
 }
 
 void CloseReceivedFds(const char* control, size_t len) {
-  ForEachFd(control, len, [](int fd) { ::close(fd); });
+  ForEachReceivedFd(control, len, [](int fd) { ::close(fd); });
 }
 
 void CloexecReceivedFds(const char* control, size_t len) {
-  ForEachFd(control, len, [](int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); });
+  ForEachReceivedFd(control, len, [](int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); });
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace bsd {
@@ -25,11 +26,35 @@ void EncodeCmsgs(Napi::Env env, Napi::Value control, std::vector<char>* out);
 // other (or a truncated one) as a Buffer copy of its payload.
 Napi::Array DecodeCmsgs(Napi::Env env, const char* control, size_t len);
 
-// The fds the SCM_RIGHTS messages in the control data carry.
-std::vector<int> ControlFds(const char* control, size_t len);
+#if defined(__linux__) && !defined(SCM_PIDFD)
+#define SCM_PIDFD 0x04  // Linux 6.5 (SO_PASSPIDFD); older C libraries lack the name.
+#endif
 
-// Closes every fd the SCM_RIGHTS messages in the control data carry (a
-// result nobody will receive).
+// Fds the library opened for one call, closed when the call is gone: moved
+// with the op, closed exactly once.
+class OwnedFds {
+ public:
+  OwnedFds() = default;
+  OwnedFds(OwnedFds&& other) noexcept : fds_(std::move(other.fds_)) { other.fds_.clear(); }
+  OwnedFds& operator=(OwnedFds&&) = delete;
+  ~OwnedFds() { Close(); }
+  void Close();
+  void Reserve(size_t n) { fds_.reserve(n); }
+  void Add(int fd) { fds_.push_back(fd); }  // After Reserve: cannot throw.
+
+ private:
+  std::vector<int> fds_;
+};
+
+// Replaces every fd of the SCM_RIGHTS messages in encoded control data with
+// a close-on-exec duplicate owned by `dups`, as the kernel takes its own
+// references at sendmsg(2) entry: what is sent is the file the fd named at
+// the call, whatever happens to that number later. 0, or the errno of the
+// first fd that could not be (EBADF: not open, or being closed by close()).
+int DupPassedFds(char* control, size_t len, OwnedFds* dups);
+
+// Closes every fd the messages in the control data carry (SCM_RIGHTS,
+// SCM_PIDFD): a result nobody will receive.
 void CloseReceivedFds(const char* control, size_t len);
 
 // Makes every received fd close-on-exec, where recvmsg(2) has no

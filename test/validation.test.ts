@@ -549,6 +549,33 @@ describe('sendmsg / recvmsg: msg', () => {
     await expectThrow(() => sendmsgSync(good, cm(IPPROTO_IP, IP_PKTINFO, { ifindex: 0, address: 42 }), 0), TypeError, /"msg\.control\[0\]\.data\.address"/);
     await expectThrow(() => sendmsgSync(good, cm(IPPROTO_IPV6, IPV6_PKTINFO, { ifindex: 0, address: '127.0.0.1' }), 0), TypeError, /"msg\.control\[0\]\.data\.address" property must be an IPv6 address/);
     await expectThrow(() => sendmsgSync(good, cm(IPPROTO_IPV6, IPV6_PKTINFO, 'x'), 0), TypeError, /"msg\.control\[0\]\.data" argument must be an object/);
+    // The zone is not part of in6_pktinfo (ifindex is), as msg.name refuses one too.
+    await expectThrow(() => sendmsgSync(good, cm(IPPROTO_IPV6, IPV6_PKTINFO, { ifindex: 0, address: 'fe80::1%lo' }), 0), TypeError, /"msg\.control\[0\]\.data\.address" property must be an IPv6 address/);
+  });
+
+  it('a length that changes between reads (a Proxy) is read once: no more messages or fds than first counted', () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, 0);
+    track(a);
+    track(b);
+    /** An array whose length is `n` the first time it is asked, then 100000. */
+    const lying = <T>(items: T[]): T[] => {
+      let asked = 0;
+      return new Proxy(items, { get: (t, k, r) => (k === 'length' ? (asked++ === 0 ? items.length : 100_000) : Reflect.get(t, k, r)) });
+    };
+    const fds = lying([a]);
+    const control = lying([{ level: SOL_SOCKET, type: SCM_RIGHTS, data: fds }]);
+    expect(sendmsgSync(a, { iov: [buf.subarray(0, 1)], control }, 0)).toBe(1);
+    const r = recvmsgSync(b, { iov: [Buffer.alloc(1)] }, 0);
+    expect(r.control).toHaveLength(1);
+    expect(r.control[0].data).toHaveLength(1);
+    close((r.control[0].data as number[])[0]);
+  });
+
+  it.each([['sendmsg', sendmsg], ['recvmsg', recvmsg]] as const)('%s that rejects on a bad opts leaves its iov buffer transferable (keepForWorker comes after every check)', async (_fn, call) => {
+    const view = new Uint8Array(new ArrayBuffer(8));
+    await expectReject(() => call(good, { iov: [view] }, 0, { timeout: -1 }), RangeError, rangeMsg('opts.timeout'));
+    expect(() => structuredClone(view.buffer, { transfer: [view.buffer] })).not.toThrow();
+    expect(view.buffer.byteLength).toBe(0); // Transferred: it was not marked.
   });
 
   it('msg.controllen: an int from 0 to 65536', async () => {
