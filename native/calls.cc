@@ -504,7 +504,7 @@ Napi::Value GetaddrinfoOp::Extra(Napi::Env env) const {
     entry.Set("protocol", ai->ai_protocol);
     entry.Set("addr", FromSockaddr(env, ai->ai_addr, ai->ai_addrlen));
     if (ai->ai_canonname != nullptr) entry.Set("canonname", ai->ai_canonname);
-    out.Set(i++, entry);
+    DefineElement(out, i++, entry);
   }
   return out;
 }
@@ -742,7 +742,7 @@ Napi::Value GetsockoptInt(const Napi::CallbackInfo& info) {
   socklen_t len = sizeof(value);
   int r = ::getsockopt(IntArg(info, 0, "fd"), IntArg(info, 1, "level"),
                        IntArg(info, 2, "optname"), &value, &len);
-  if (r == 0) info[3].As<Napi::Array>().Set(0u, Napi::Number::New(info.Env(), value));
+  if (r == 0) DefineElement(info[3].As<Napi::Object>(), 0, Napi::Number::New(info.Env(), value));
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
 }
 
@@ -760,7 +760,7 @@ Napi::Value GetName(const Napi::CallbackInfo& info) {
   Sockaddr addr;
   addr.len = sizeof(addr.storage);
   int r = Fn(IntArg(info, 0, "fd"), addr.get(), &addr.len);
-  if (r == 0) info[1].As<Napi::Array>().Set(0u, FromSockaddr(info.Env(), addr.get(), addr.len));
+  if (r == 0) DefineElement(info[1].As<Napi::Object>(), 0, FromSockaddr(info.Env(), addr.get(), addr.len));
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
 }
 
@@ -782,9 +782,10 @@ Napi::Value Socketpair(const Napi::CallbackInfo& info) {
   int r = ::socketpair(IntArg(info, 0, "domain"), IntArg(info, 1, "type") | kCloexecType,
                        IntArg(info, 2, "protocol"), sv);
   if (r < 0) return Napi::Number::New(info.Env(), -errno);
-  Napi::Array out = info[3].As<Napi::Array>();
-  out.Set(0u, Cloexec(sv[0]));
-  out.Set(1u, Cloexec(sv[1]));
+  // Defined, not set: a setter on Array.prototype must not swallow an fd.
+  Napi::Object out = info[3].As<Napi::Object>();
+  DefineElement(out, 0, Napi::Number::New(info.Env(), Cloexec(sv[0])));
+  DefineElement(out, 1, Napi::Number::New(info.Env(), Cloexec(sv[1])));
   return Napi::Number::New(info.Env(), 0);
 }
 

@@ -172,7 +172,7 @@ Napi::Value GetsockoptStruct(const Napi::CallbackInfo& info) {
     }
   }
   if (value.IsEmpty()) throw Napi::TypeError::New(env, "not a struct-valued option");
-  info[3].As<Napi::Array>().Set(0u, value);
+  DefineElement(info[3].As<Napi::Object>(), 0, value);
   return Napi::Number::New(env, 0);
 }
 

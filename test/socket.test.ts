@@ -170,6 +170,22 @@ describe('close(2)', () => {
 });
 
 describe('socketpair(2)', () => {
+  it('returns both fds even with a setter on Array.prototype (none is swallowed, none leaks)', () => {
+    const before = openFds().length;
+    const swallowed: unknown[] = [];
+    Object.defineProperty(Array.prototype, '0', { configurable: true, set: (v) => swallowed.push(v) });
+    let pair: [number, number];
+    try {
+      pair = socketpair(AF_UNIX, SOCK_STREAM);
+    } finally {
+      delete (Array.prototype as unknown as Record<string, unknown>)['0'];
+    }
+    expect(swallowed).toEqual([]);
+    expect(pair.every((fd) => Number.isInteger(fd) && fd >= 0)).toBe(true);
+    pair.forEach((fd) => close(fd));
+    expect(openFds().length).toBe(before);
+  });
+
   it.each([
     ['SOCK_STREAM', SOCK_STREAM],
     ['SOCK_DGRAM', SOCK_DGRAM],
