@@ -27,7 +27,7 @@ static inline void die(const char *syscall) {
 /* "127.0.0.1:8080", "[::1]:8080", "/tmp/x.sock", "@name" (an abstract
  * name) or "(unnamed)"; common.ts addrText() prints the same. */
 static inline const char *addr_text(const struct sockaddr *sa, socklen_t len,
-                             char *buf, size_t size) {
+                                    char *buf, size_t size) {
   char ip[INET6_ADDRSTRLEN];
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
@@ -56,7 +56,7 @@ static inline const char *addr_text(const struct sockaddr *sa, socklen_t len,
 /* struct sockaddr_in or _in6 for a numeric host ("127.0.0.1", "::1") and a
  * port; returns its length. common.ts inetAddr() builds the same object. */
 static inline socklen_t inet_addr_of(const char *host, int port,
-                              struct sockaddr_storage *ss) {
+                                     struct sockaddr_storage *ss) {
   memset(ss, 0, sizeof *ss);
   if (strchr(host, ':') != NULL) {
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;

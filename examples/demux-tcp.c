@@ -70,8 +70,7 @@ static void client(struct sockaddr_storage *addr, socklen_t addrlen,
   for (int i = 0; i < nconn; i++) {
     fds[i] = socket(addr->ss_family, SOCK_STREAM, 0);
     if (fds[i] == -1) die("socket");
-    if (connect(fds[i], (struct sockaddr *)addr, addrlen) == -1)
-      die("connect");
+    if (connect(fds[i], (struct sockaddr *)addr, addrlen) == -1) die("connect");
     print_tuple(i, fds[i]);
   }
   char buf[1500];

@@ -29,8 +29,8 @@ static void server(struct sockaddr_storage *addr, socklen_t addrlen,
   for (int i = 0; i < maxmsg; i++) {
     struct sockaddr_storage peer;
     socklen_t peerlen = sizeof peer;
-    ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&peer,
-                         &peerlen);
+    ssize_t n =
+        recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&peer, &peerlen);
     if (n == -1) die("recvfrom");
     addr_text((struct sockaddr *)&peer, peerlen, text, sizeof text);
     printf("datagram from %s: %.*s\n", text, (int)n, buf);

@@ -125,9 +125,8 @@ static void parent(const char *host, int port, const char *name) {
   c->cmsg_len = CMSG_LEN(sizeof lfd);
   memcpy(CMSG_DATA(c), &lfd, sizeof lfd);
   if (sendmsg(fd, &msg, 0) == -1) die("sendmsg");
-  printf("passed it to %s\n",
-         addr_text((struct sockaddr *)&child_addr, child_len, text,
-                   sizeof text));
+  printf("passed it to %s\n", addr_text((struct sockaddr *)&child_addr,
+                                        child_len, text, sizeof text));
   close(fd);
   /* The child's copy keeps the socket open and listening. */
   close(lfd);

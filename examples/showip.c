@@ -13,7 +13,7 @@ int main(int argc, char *argv[]) {
   }
   struct addrinfo hints, *res, *p;
   memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC; /* IPv4 or IPv6 */
+  hints.ai_family = AF_UNSPEC;     /* IPv4 or IPv6 */
   hints.ai_socktype = SOCK_STREAM; /* Else each address once per socket type. */
 
   int rc = getaddrinfo(argv[1], NULL, &hints, &res);

@@ -32,8 +32,8 @@ int main(int argc, char *argv[]) {
     }
     struct sockaddr_storage from;
     socklen_t fromlen = sizeof from;
-    ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from,
-                         &fromlen);
+    ssize_t n =
+        recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fromlen);
     if (n == -1) die("recvfrom");
     printf("reply of %zd bytes from %s: %.*s\n", n,
            addr_text((struct sockaddr *)&from, fromlen, text, sizeof text),

@@ -68,10 +68,10 @@ int main(int argc, char *argv[]) {
         ifindex = (int)pi6.ipi6_ifindex;
       }
     }
-    printf("datagram of %zd bytes from %s to %s on ifindex %d: %.*s\n", n,
-           addr_text((struct sockaddr *)&peer, msg.msg_namelen, text,
-                     sizeof text),
-           dst, ifindex, (int)n, buf);
+    printf(
+        "datagram of %zd bytes from %s to %s on ifindex %d: %.*s\n", n,
+        addr_text((struct sockaddr *)&peer, msg.msg_namelen, text, sizeof text),
+        dst, ifindex, (int)n, buf);
 
     /* The reply leaves from the address the datagram came to, on the same
      * interface: the same control message, turned around. */

@@ -29,8 +29,8 @@ int main(int argc, char *argv[]) {
   for (int i = 0; i < maxmsg; i++) {
     struct sockaddr_storage peer;
     socklen_t peerlen = sizeof peer;
-    ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&peer,
-                         &peerlen);
+    ssize_t n =
+        recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&peer, &peerlen);
     if (n == -1) die("recvfrom");
     printf("received %zd bytes from %s: %.*s\n", n,
            addr_text((struct sockaddr *)&peer, peerlen, text, sizeof text),

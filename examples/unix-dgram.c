@@ -28,8 +28,8 @@ static void server(const char *name, int maxmsg) {
   for (int i = 0; i < maxmsg; i++) {
     struct sockaddr_un peer;
     socklen_t peerlen = sizeof peer;
-    ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&peer,
-                         &peerlen);
+    ssize_t n =
+        recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&peer, &peerlen);
     if (n == -1) die("recvfrom");
     printf("received %zd bytes from %s: %.*s\n", n,
            addr_text((struct sockaddr *)&peer, peerlen, text, sizeof text),
@@ -63,8 +63,8 @@ static void client(const char *name, const char *myname, int nmsg,
     }
     struct sockaddr_un from;
     socklen_t fromlen = sizeof from;
-    ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from,
-                         &fromlen);
+    ssize_t n =
+        recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fromlen);
     if (n == -1) die("recvfrom");
     printf("reply of %zd bytes from %s: %.*s\n", n,
            addr_text((struct sockaddr *)&from, fromlen, text, sizeof text),

@@ -16,13 +16,16 @@
 namespace bsd {
 
 int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  // One N-API call: napi_get_value_double fails (number expected) for a non-number.
+  // One N-API call: napi_get_value_double fails (number expected) for a
+  // non-number.
   double d;
   if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok) {
-    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+    throw Napi::TypeError::New(info.Env(),
+                               std::string(name) + " must be a number");
   }
   if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != std::trunc(d)) {
-    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be a 32-bit integer");
+    throw Napi::RangeError::New(
+        info.Env(), std::string(name) + " must be a 32-bit integer");
   }
   return static_cast<int>(d);
 }
@@ -34,7 +37,8 @@ BufferRef ViewBytes(napi_env env, napi_value value, const char* name) {
   size_t length = 0;
   // The hot path (read/write of a Buffer) in one N-API call, which fails for
   // anything not a TypedArray; the ArrayBuffer and offset are not asked for.
-  if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) == napi_ok) {
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr,
+                               nullptr) == napi_ok) {
     size_t element_size;
     switch (type) {
       case napi_int8_array:
@@ -57,13 +61,16 @@ BufferRef ViewBytes(napi_env env, napi_value value, const char* name) {
         element_size = 8;
         break;
       default:  // A kind newer than this build (Float16Array): no guessing.
-        throw Napi::TypeError::New(env, std::string(name) + ": unsupported TypedArray kind");
+        throw Napi::TypeError::New(
+            env, std::string(name) + ": unsupported TypedArray kind");
     }
     byte_length = length * element_size;
   } else {
     bool is_data_view = false;
     napi_is_dataview(env, value, &is_data_view);
-    if (!is_data_view) throw Napi::TypeError::New(env, std::string(name) + " must be an ArrayBufferView");
+    if (!is_data_view)
+      throw Napi::TypeError::New(
+          env, std::string(name) + " must be an ArrayBufferView");
     napi_get_dataview_info(env, value, &byte_length, &data, nullptr, nullptr);
   }
   return {data, byte_length};
@@ -74,24 +81,27 @@ BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n) {
   auto [data, byte_length] = ViewBytes(env, info[i], "buf");
   int nbytes = IntArg(info, n, "nbytes");
   if (nbytes < 0 || static_cast<size_t>(nbytes) > byte_length) {
-    throw Napi::RangeError::New(env, "nbytes must be from 0 to buf.byteLength (" +
-                                         std::to_string(byte_length) + ")");
+    throw Napi::RangeError::New(env,
+                                "nbytes must be from 0 to buf.byteLength (" +
+                                    std::to_string(byte_length) + ")");
   }
   return {data, static_cast<size_t>(nbytes)};
 }
 
-bool MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value* argv) {
+bool MakeCallback(AddonData* data, napi_value fn, size_t argc,
+                  const napi_value* argv) {
   napi_env env = data->env;
   napi_value recv, ignored;
   napi_get_global(env, &recv);  // napi_make_callback needs an object receiver.
-  napi_status s = napi_make_callback(env, data->async_context, recv, fn, argc, argv, &ignored);
+  napi_status s = napi_make_callback(env, data->async_context, recv, fn, argc,
+                                     argv, &ignored);
   if (s == napi_ok) return true;
   if (s != napi_pending_exception) return false;
   // fn threw (it ran), or JS cannot run any more (no exception to take).
   napi_value error;
   napi_valuetype type = napi_undefined;
-  if (napi_get_and_clear_last_exception(env, &error) != napi_ok || napi_typeof(env, error, &type) != napi_ok ||
-      type == napi_undefined) {
+  if (napi_get_and_clear_last_exception(env, &error) != napi_ok ||
+      napi_typeof(env, error, &type) != napi_ok || type == napi_undefined) {
     return false;
   }
   napi_fatal_exception(env, error);
@@ -99,7 +109,8 @@ bool MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value*
 }
 
 void DefineElement(Napi::Object array, uint32_t index, Napi::Value value) {
-  array.DefineProperty(Napi::PropertyDescriptor::Value(std::to_string(index), value, napi_default_jsproperty));
+  array.DefineProperty(Napi::PropertyDescriptor::Value(
+      std::to_string(index), value, napi_default_jsproperty));
 }
 
 namespace {
@@ -123,18 +134,22 @@ void Teardown(void* arg) {
   data->tearing_down = true;
   CancelAll(data, ECANCELED);
   CloseAllWatchers(data);
-  while (!data->calls.empty() || !data->watchers.empty() || data->watch_flush_open) {
+  while (!data->calls.empty() || !data->watchers.empty() ||
+         data->watch_flush_open) {
     uv_run(data->loop, UV_RUN_ONCE);
   }
   napi_async_destroy(data->env, data->async_context);
-  if (data->termination_probe != nullptr) napi_delete_reference(data->env, data->termination_probe);
-  if (data->watch_queue != nullptr) napi_delete_reference(data->env, data->watch_queue);
+  if (data->termination_probe != nullptr)
+    napi_delete_reference(data->env, data->termination_probe);
+  if (data->watch_queue != nullptr)
+    napi_delete_reference(data->env, data->watch_queue);
   delete data;
 }
 
 Napi::Value Cancel(const Napi::CallbackInfo& info) {
   uint32_t id = static_cast<uint32_t>(IntArg(info, 0, "id"));
-  return Napi::Boolean::New(info.Env(), CancelCall(DataOf(info), id, IntArg(info, 1, "errno")));
+  return Napi::Boolean::New(
+      info.Env(), CancelCall(DataOf(info), id, IntArg(info, 1, "errno")));
 }
 
 // process.on('exit'): Node joins the pool threads (libuv's library
@@ -159,47 +174,59 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->env = env;
   NAPI_THROW_IF_FAILED(env, napi_get_uv_event_loop(env, &data->loop), exports);
-  NAPI_THROW_IF_FAILED(env,
-                       napi_async_init(env, nullptr, Napi::String::New(env, "bsd-sockets"),
-                                       &data->async_context),
-                       exports);
+  NAPI_THROW_IF_FAILED(
+      env,
+      napi_async_init(env, nullptr, Napi::String::New(env, "bsd-sockets"),
+                      &data->async_context),
+      exports);
   Napi::Float64Array slots = Napi::Float64Array::New(env, 3);
   data->trace_slots = Napi::Persistent(slots);
   Napi::Uint32Array scratch = Napi::Uint32Array::New(env, 3);
   data->addr_scratch = Napi::Persistent(scratch);
   data->addr_scratch_data = scratch.Data();
-  NAPI_THROW_IF_FAILED(env, napi_add_env_cleanup_hook(env, Teardown, data), exports);
+  NAPI_THROW_IF_FAILED(env, napi_add_env_cleanup_hook(env, Teardown, data),
+                       exports);
   data->worker_thread = !IsMainThread();
   if (data->worker_thread) {
     napi_value probe;
     NAPI_THROW_IF_FAILED(
-        env, napi_run_script(env, Napi::String::New(env, "(function bsdSocketsProbe() {})"), &probe),
+        env,
+        napi_run_script(
+            env, Napi::String::New(env, "(function bsdSocketsProbe() {})"),
+            &probe),
         exports);
-    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, probe, 1, &data->termination_probe),
-                         exports);
+    NAPI_THROW_IF_FAILED(
+        env, napi_create_reference(env, probe, 1, &data->termination_probe),
+        exports);
   }
 
   // SAFETY: the counters are a process-wide static that outlives every
   // environment; lock-free std::atomic<int64_t> has int64_t's layout.
   static_assert(std::atomic<int64_t>::is_always_lock_free);
-  Napi::ArrayBuffer counters =
-      Napi::ArrayBuffer::New(env, static_cast<void*>(&g_pool_counters), sizeof(g_pool_counters));
+  Napi::ArrayBuffer counters = Napi::ArrayBuffer::New(
+      env, static_cast<void*>(&g_pool_counters), sizeof(g_pool_counters));
   napi_value counters_view;
   NAPI_THROW_IF_FAILED(env,
-                       napi_create_typedarray(env, napi_bigint64_array, 1, counters, 0, &counters_view),
+                       napi_create_typedarray(env, napi_bigint64_array, 1,
+                                              counters, 0, &counters_view),
                        exports);
   exports.Set("poolCounters", counters_view);
   exports.Set("poolSize", Napi::Number::New(env, ThreadpoolSize()));
   exports.Set("traceSlots", slots);
   exports.Set("addrScratch", scratch);
-  exports.Set("packSockaddr", Napi::Function::New(env, PackSockaddr, "packSockaddr", data));
+  exports.Set("packSockaddr",
+              Napi::Function::New(env, PackSockaddr, "packSockaddr", data));
   exports.Set("mainThreadId", Napi::Number::New(env, ThreadId()));
-  exports.Set("sunPathSize", Napi::Number::New(env, static_cast<double>(SunPathSize())));
+  exports.Set("sunPathSize",
+              Napi::Number::New(env, static_cast<double>(SunPathSize())));
   exports.Set("constants", Constants(env));
   exports.Set("cancel", Napi::Function::New(env, Cancel, "cancel", data));
-  exports.Set("cancelAll", Napi::Function::New(env, CancelAllExport, "cancelAll", data));
-  exports.Set("threadId", Napi::Function::New(env, ThreadIdExport, "threadId", data));
-  exports.Set("leakCheck", Napi::Function::New(env, LeakCheck, "leakCheck", data));
+  exports.Set("cancelAll",
+              Napi::Function::New(env, CancelAllExport, "cancelAll", data));
+  exports.Set("threadId",
+              Napi::Function::New(env, ThreadIdExport, "threadId", data));
+  exports.Set("leakCheck",
+              Napi::Function::New(env, LeakCheck, "leakCheck", data));
   InitCalls(env, exports, data);
   InitSockopt(env, exports, data);
   InitEpoll(env, exports, data);

@@ -20,13 +20,15 @@ struct AddonData {
   // Calls queued or running, by id, so cancel(id) and teardown can find them.
   std::unordered_map<uint32_t, AsyncCallBase*> calls;
   uint32_t next_id = 1;
-  // [threadId, queuedNs, runNs] of the async call being settled, read by lib/trace.ts.
+  // [threadId, queuedNs, runNs] of the async call being settled, read by
+  // lib/trace.ts.
   Napi::Reference<Napi::Float64Array> trace_slots;
   // [family, port, IPv4 address] of the last address AddressOut gave back.
   Napi::Reference<Napi::Uint32Array> addr_scratch;
   uint32_t* addr_scratch_data = nullptr;
   bool tearing_down = false;
-  // A worker_thread's environment: its *Sync calls wait wakeably (async_call.h).
+  // A worker_thread's environment: its *Sync calls wait wakeably
+  // (async_call.h).
   bool worker_thread = false;
   napi_ref termination_probe = nullptr;
   // watch() handles by id; a handle leaves the map when uv_close completes.
@@ -40,7 +42,8 @@ struct AddonData {
   uv_check_t watch_flush;
   bool watch_flush_open = false;
   std::vector<Napi::FunctionReference> watch_dispatchers;
-  napi_ref watch_queue = nullptr;  // A raw ref: Napi::Int32Array's wrapper re-reads the array's info.
+  napi_ref watch_queue = nullptr;  // A raw ref: Napi::Int32Array's wrapper
+                                   // re-reads the array's info.
   int32_t* watch_queue_data = nullptr;
   uint32_t watch_queue_capacity = 0;
 };
@@ -67,7 +70,8 @@ BufferRef BufferArg(const Napi::CallbackInfo& info, size_t i, size_t n);
 // goes to process 'uncaughtException', as for Node's own callbacks. False
 // when fn could not run at all (the environment is ending): whatever argv
 // carries never reached JS.
-bool MakeCallback(AddonData* data, napi_value fn, size_t argc, const napi_value* argv);
+bool MakeCallback(AddonData* data, napi_value fn, size_t argc,
+                  const napi_value* argv);
 
 // array[index] = value as a data property (Object.defineProperty), never
 // through a setter a script put on Array.prototype.
@@ -78,7 +82,8 @@ void InitCalls(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitSockopt(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitEpoll(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitWatch(Napi::Env env, Napi::Object exports, AddonData* data);
-// Closes every watch() handle of the environment and its flush handle (teardown).
+// Closes every watch() handle of the environment and its flush handle
+// (teardown).
 void CloseAllWatchers(AddonData* data);
 
 }  // namespace bsd

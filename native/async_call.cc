@@ -67,7 +67,8 @@ int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms) {
   WakeupFd& wake = ThreadWakeupFd();
   if (wake.read_fd < 0) return -EMFILE;
   fds[n - 1] = {wake.read_fd, POLLIN, 0};
-  int64_t deadline = timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+  int64_t deadline =
+      timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
   call.Arm(wake.write_fd);
   int r = 0;
   // Armed first, then checked: a Cancel() in between either sees the wake fd
@@ -103,9 +104,11 @@ int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms) {
 }
 
 int SocketTimeoutMs(int fd, short events) {
-  int64_t us = SocketTimeoutUs(fd, (events & POLLOUT) ? SO_SNDTIMEO : SO_RCVTIMEO);
+  int64_t us =
+      SocketTimeoutUs(fd, (events & POLLOUT) ? SO_SNDTIMEO : SO_RCVTIMEO);
   if (us <= 0) return -1;  // No timeout, or not a socket.
-  int64_t ms = us / 1000 + (us % 1000 != 0);  // Rounded up; us may be INT64_MAX.
+  int64_t ms =
+      us / 1000 + (us % 1000 != 0);  // Rounded up; us may be INT64_MAX.
   return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
 }
 
@@ -123,7 +126,8 @@ bool ReadyNow(int fd, short events) {
   return r > 0;
 }
 
-AsyncCallBase::AsyncCallBase(AddonData* data, Napi::Function cb, Napi::Value pin)
+AsyncCallBase::AsyncCallBase(AddonData* data, Napi::Function cb,
+                             Napi::Value pin)
     : data_(data), cb_(Napi::Persistent(cb)) {
   if (!pin.IsEmpty() && !pin.IsUndefined()) pin_ = Napi::Persistent(pin);
   req_.data = this;
@@ -179,7 +183,8 @@ void AsyncCallBase::AfterWork(uv_work_t* req, int status) {
     self->ended_at_ = self->started_at_ = NowNs();
   }
   self->data_->calls.erase(self->id_);
-  if (self->data_->tearing_down || !self->Settle()) self->Discard(self->result_);
+  if (self->data_->tearing_down || !self->Settle())
+    self->Discard(self->result_);
   delete self;
 }
 
@@ -208,7 +213,8 @@ bool AsyncCallBase::Settle() {
 
 void AsyncCallBase::Cancel(int err) {
   inflight_.Cancel(err);
-  // Succeeds only while the work is still queued; AfterWork then gets UV_ECANCELED.
+  // Succeeds only while the work is still queued; AfterWork then gets
+  // UV_ECANCELED.
   uv_cancel(reinterpret_cast<uv_req_t*>(&req_));
 }
 
@@ -225,9 +231,11 @@ int TerminationTick(void* arg) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return ECANCELED;
   napi_value probe, global, ignored;
-  napi_status s = napi_get_reference_value(env, data->termination_probe, &probe);
+  napi_status s =
+      napi_get_reference_value(env, data->termination_probe, &probe);
   if (s == napi_ok) s = napi_get_global(env, &global);
-  if (s == napi_ok) s = napi_call_function(env, global, probe, 0, nullptr, &ignored);
+  if (s == napi_ok)
+    s = napi_call_function(env, global, probe, 0, nullptr, &ignored);
   napi_close_handle_scope(env, scope);
   return s == napi_ok ? 0 : ECANCELED;
 }

@@ -6,11 +6,10 @@
 #pragma once
 
 #include <napi.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <atomic>
-#include <unistd.h>
-
 #include <cstdint>
 
 #include "addon.h"
@@ -42,8 +41,8 @@ class AsyncCallBase {
   // -EBADF when an fd is being closed (nothing is queued then).
   int64_t Start();
 
-  virtual ssize_t Execute() = 0;                  // Worker thread.
-  virtual Napi::Value Extra(Napi::Env env) = 0;   // Main thread, after Execute.
+  virtual ssize_t Execute() = 0;                 // Worker thread.
+  virtual Napi::Value Extra(Napi::Env env) = 0;  // Main thread, after Execute.
   // A result nobody received (teardown, or the callback could not run):
   // release what it owns (an accepted fd, fds received with SCM_RIGHTS).
   virtual void Discard(ssize_t result) = 0;
@@ -105,8 +104,8 @@ template <typename Op>
 class AsyncCall final : public AsyncCallBase {
  public:
   // Returns the JS value the native export returns: the id or -errno.
-  static Napi::Value Queue(const Napi::CallbackInfo& info, Op&& op, Napi::Value pin,
-                           Napi::Function cb) {
+  static Napi::Value Queue(const Napi::CallbackInfo& info, Op&& op,
+                           Napi::Value pin, Napi::Function cb) {
     auto* call = new AsyncCall(DataOf(info), std::move(op), pin, cb);
     int64_t id = call->Start();
     if (id < 0) delete call;

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -64,8 +64,10 @@ ssize_t Accept(int fd, Sockaddr* peer, int flags) {
     return ::accept4(fd, peer->get(), &peer->len, flags | SOCK_CLOEXEC);
   });
 #else
-  ssize_t r = RetryEintrTimed(fd, POLLIN, [&] { return ::accept(fd, peer->get(), &peer->len); });
-  if (r >= 0 && (flags & O_NONBLOCK)) fcntl(static_cast<int>(r), F_SETFL, O_NONBLOCK);
+  ssize_t r = RetryEintrTimed(
+      fd, POLLIN, [&] { return ::accept(fd, peer->get(), &peer->len); });
+  if (r >= 0 && (flags & O_NONBLOCK))
+    fcntl(static_cast<int>(r), F_SETFL, O_NONBLOCK);
   Cloexec(static_cast<int>(r));
 #endif
   if (r < 0) peer->len = 0;  // No peer: report null, not stale bytes.
@@ -78,7 +80,8 @@ ssize_t Accept(int fd, Sockaddr* peer, int flags) {
 bool IsListening(int fd) {
   int listening = 0;
   socklen_t len = sizeof(listening);
-  return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0;
+  return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 &&
+         listening != 0;
 }
 
 // Two workers woken for one pending connection must not both call accept(2)
@@ -104,7 +107,8 @@ ssize_t ConnectResult(int fd) {
 bool IsStream(int fd) {
   int type = 0;
   socklen_t len = sizeof(type);
-  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+         type == SOCK_STREAM;
 }
 
 // Drops the first n bytes of iov[first..]: what a partial send or receive
@@ -112,7 +116,8 @@ bool IsStream(int fd) {
 void AdvanceIov(std::vector<iovec>& iov, size_t& first, size_t n) {
   while (first < iov.size() && (n > 0 || iov[first].iov_len == 0)) {
     size_t k = n < iov[first].iov_len ? n : iov[first].iov_len;
-    iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + k;  // SAFETY: k <= iov_len.
+    iov[first].iov_base =
+        static_cast<char*>(iov[first].iov_base) + k;  // SAFETY: k <= iov_len.
     iov[first].iov_len -= k;
     n -= k;
     if (iov[first].iov_len == 0) first++;
@@ -130,6 +135,7 @@ bool ErrorPending(int fd) {
 
 const char* EaiName(int code) {
   switch (code) {
+// clang-format off
 #define BSD_EAI(name) \
   case name:          \
     return #name;
@@ -145,6 +151,7 @@ const char* EaiName(int code) {
 #undef BSD_EAI
     default:
       return "EAI_UNKNOWN";
+    // clang-format on
   }
 }
 
@@ -155,7 +162,8 @@ const char* EaiName(int code) {
 // under the lock); otherwise it is the plain call.
 ssize_t AcceptOp::Sync() {
   std::shared_ptr<std::mutex> lock = AcceptLockIfInUse(fd);
-  if (!lock || IsNonBlocking(fd) || !IsListening(fd)) return Accept(fd, &peer, flags);
+  if (!lock || IsNonBlocking(fd) || !IsListening(fd))
+    return Accept(fd, &peer, flags);
   for (;;) {
     pollfd p = {fd, POLLIN, 0};
     if (::poll(&p, 1, -1) < 0 && errno != EINTR) return -errno;
@@ -165,7 +173,8 @@ ssize_t AcceptOp::Sync() {
 }
 
 ssize_t AcceptOp::TryNow() {
-  std::shared_ptr<std::mutex> lock = AcceptLockIfInUse(fd);  // Ours is registered.
+  std::shared_ptr<std::mutex> lock =
+      AcceptLockIfInUse(fd);  // Ours is registered.
   return AcceptWhenReady(fd, &peer, flags, *lock);
 }
 
@@ -221,7 +230,8 @@ ssize_t ConnectOp::RunAsync(InFlight& call) {
 
 // recv(2), recvfrom(2), read(2).
 ssize_t RecvOp::Sync() {
-  if (is_read) return RetryEintrTimed(fd, POLLIN, [&] { return ::read(fd, buf, len); });
+  if (is_read)
+    return RetryEintrTimed(fd, POLLIN, [&] { return ::read(fd, buf, len); });
   from.len = sizeof(from.storage);
   ssize_t r = RetryEintrTimed(fd, POLLIN, [&] {
     return ::recvfrom(fd, buf, len, flags, want_from ? from.get() : nullptr,
@@ -242,8 +252,9 @@ ssize_t RecvOp::TryNow() {
     from.len = sizeof(from.storage);
     // SAFETY: done <= len, so buf + done stays inside the caller's buffer.
     ssize_t r = RetryEintr([&] {
-      return ::recvfrom(fd, static_cast<char*>(buf) + done, len - done, flags | MSG_DONTWAIT,
-                        want_from ? from.get() : nullptr, want_from ? &from.len : nullptr);
+      return ::recvfrom(fd, static_cast<char*>(buf) + done, len - done,
+                        flags | MSG_DONTWAIT, want_from ? from.get() : nullptr,
+                        want_from ? &from.len : nullptr);
     });
     if (r == -ENOTSOCK && is_read) {
       not_socket = true;
@@ -278,25 +289,30 @@ Napi::Value RecvOp::Extra(Napi::Env env) const {
 // send(2), sendto(2), write(2).
 ssize_t SendOp::Sync() {
   ssize_t r = RetryEintrTimed(fd, POLLOUT, [&] {
-    return ::sendto(fd, buf, len, flags | MSG_NOSIGNAL, has_to ? to.get() : nullptr,
-                    has_to ? to.len : 0);
+    return ::sendto(fd, buf, len, flags | MSG_NOSIGNAL,
+                    has_to ? to.get() : nullptr, has_to ? to.len : 0);
   });
-  if (r == -ENOTSOCK && is_write) r = RetryEintrTimed(fd, POLLOUT, [&] { return ::write(fd, buf, len); });
+  if (r == -ENOTSOCK && is_write)
+    r = RetryEintrTimed(fd, POLLOUT, [&] { return ::write(fd, buf, len); });
   return r;
 }
 
 ssize_t SendOp::TryNow() {
   for (;;) {
-    const char* from = static_cast<const char*>(buf) + done;  // SAFETY: done <= len.
+    const char* from =
+        static_cast<const char*>(buf) + done;  // SAFETY: done <= len.
     ssize_t r;
     if (not_socket) {
       if (!ReadyNow(fd, POLLOUT)) return -EAGAIN;
-      // After POLLOUT a pipe takes PIPE_BUF bytes without blocking; more may block.
-      size_t n = max_chunk > 0 && len - done > max_chunk ? max_chunk : len - done;
+      // After POLLOUT a pipe takes PIPE_BUF bytes without blocking; more may
+      // block.
+      size_t n =
+          max_chunk > 0 && len - done > max_chunk ? max_chunk : len - done;
       r = RetryEintr([&] { return ::write(fd, from, n); });
     } else {
       r = RetryEintr([&] {
-        return ::sendto(fd, from, len - done, flags | MSG_DONTWAIT | MSG_NOSIGNAL,
+        return ::sendto(fd, from, len - done,
+                        flags | MSG_DONTWAIT | MSG_NOSIGNAL,
                         has_to ? to.get() : nullptr, has_to ? to.len : 0);
       });
       if (r == -ENOTSOCK && is_write) {
@@ -306,11 +322,13 @@ ssize_t SendOp::TryNow() {
         continue;
       }
     }
-    if (r < 0) return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
+    if (r < 0)
+      return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
     done += static_cast<size_t>(r);
     // A stream takes the rest on the next readiness; len 0 sends once;
     // MSG_DONTWAIT returns what went out, as C does.
-    if (done >= len || (flags & MSG_DONTWAIT)) return static_cast<ssize_t>(done);
+    if (done >= len || (flags & MSG_DONTWAIT))
+      return static_cast<ssize_t>(done);
   }
 }
 
@@ -324,7 +342,8 @@ msghdr SendHeader(SendmsgOp& op) {
   }
   msg.msg_iov = op.iov.data() + op.first;
   msg.msg_iovlen = op.iov.size() - op.first;
-  // Ancillary data goes with the first byte only, as one blocking call sends it.
+  // Ancillary data goes with the first byte only, as one blocking call sends
+  // it.
   if (op.done == 0 && !op.control.empty()) {
     msg.msg_control = op.control.data();
     msg.msg_controllen = op.control.size();
@@ -336,18 +355,23 @@ msghdr SendHeader(SendmsgOp& op) {
 ssize_t SendmsgOp::Sync() {
   if (capture_error != 0) return -capture_error;
   msghdr msg = SendHeader(*this);
-  return RetryEintrTimed(fd, POLLOUT, [&] { return ::sendmsg(fd, &msg, flags | MSG_NOSIGNAL); });
+  return RetryEintrTimed(
+      fd, POLLOUT, [&] { return ::sendmsg(fd, &msg, flags | MSG_NOSIGNAL); });
 }
 
 ssize_t SendmsgOp::TryNow() {
   if (capture_error != 0) return -capture_error;
   for (;;) {
     msghdr msg = SendHeader(*this);
-    ssize_t r = RetryEintr([&] { return ::sendmsg(fd, &msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL); });
-    if (r < 0) return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
+    ssize_t r = RetryEintr([&] {
+      return ::sendmsg(fd, &msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+    });
+    if (r < 0)
+      return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
     done += static_cast<size_t>(r);
     AdvanceIov(iov, first, static_cast<size_t>(r));
-    if (done >= total || (flags & MSG_DONTWAIT)) return static_cast<ssize_t>(done);
+    if (done >= total || (flags & MSG_DONTWAIT))
+      return static_cast<ssize_t>(done);
   }
 }
 
@@ -378,7 +402,9 @@ ssize_t ReceiveOnce(RecvmsgOp& op, int flags, size_t limit = SIZE_MAX) {
     msg.msg_controllen = op.control.size();
   }
   auto call = [&] { return ::recvmsg(op.fd, &msg, flags | op.added_flags); };
-  ssize_t r = (flags & MSG_DONTWAIT) ? RetryEintr(call) : RetryEintrTimed(op.fd, op.Events(), call);
+  ssize_t r = (flags & MSG_DONTWAIT)
+                  ? RetryEintr(call)
+                  : RetryEintrTimed(op.fd, op.Events(), call);
   if (r < 0) return r;
   if (op.done == 0) op.from.len = msg.msg_namelen;
   op.control_used = msg.msg_control != nullptr ? msg.msg_controllen : 0;
@@ -399,8 +425,10 @@ ssize_t RecvmsgOp::TryNow() {
   for (;;) {
     if (done > 0 && ErrorPending(fd)) return GatherQueuedThenStop();
     ssize_t r = ReceiveOnce(*this, flags | MSG_DONTWAIT);
-    if (r < 0) return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
-    if (!gather || r == 0 || control_used > 0) return static_cast<ssize_t>(done) + r;
+    if (r < 0)
+      return (done > 0 && r != -EAGAIN) ? static_cast<ssize_t>(done) : r;
+    if (!gather || r == 0 || control_used > 0)
+      return static_cast<ssize_t>(done) + r;
     done += static_cast<size_t>(r);
     AdvanceIov(iov, first, static_cast<size_t>(r));
     if (done >= total) return static_cast<ssize_t>(done);
@@ -411,7 +439,8 @@ ssize_t RecvmsgOp::TryNow() {
 ssize_t RecvmsgOp::GatherQueuedThenStop() {
   int queued = 0;
   if (ioctl(fd, FIONREAD, &queued) == 0 && queued > 0) {
-    ssize_t r = ReceiveOnce(*this, (flags & ~MSG_WAITALL) | MSG_DONTWAIT, static_cast<size_t>(queued));
+    ssize_t r = ReceiveOnce(*this, (flags & ~MSG_WAITALL) | MSG_DONTWAIT,
+                            static_cast<size_t>(queued));
     if (r > 0) done += static_cast<size_t>(r);
   }
   return static_cast<ssize_t>(done);
@@ -436,7 +465,8 @@ void RecvmsgOp::Discard(ssize_t result) {
 // poll(2). EINTR is retried with the timeout recomputed.
 ssize_t PollOp::Sync() {
   nfds_t n = fds.size() - 1;
-  int64_t deadline = timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+  int64_t deadline =
+      timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
   for (;;) {
     int wait_ms = timeout_ms;
     if (deadline >= 0) {
@@ -449,7 +479,8 @@ ssize_t PollOp::Sync() {
 }
 
 ssize_t PollOp::RunAsync(InFlight& call) {
-  int64_t deadline = timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+  int64_t deadline =
+      timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
   for (;;) {
     if (int c = call.cancelled()) return -c;
     int wait_ms = -1;
@@ -480,8 +511,9 @@ GetaddrinfoOp::~GetaddrinfoOp() {
 }
 
 ssize_t GetaddrinfoOp::Sync() {
-  gai_error = getaddrinfo(has_node ? node.c_str() : nullptr,
-                          has_service ? service.c_str() : nullptr, &hints, &list);
+  gai_error =
+      getaddrinfo(has_node ? node.c_str() : nullptr,
+                  has_service ? service.c_str() : nullptr, &hints, &list);
   if (gai_error == EAI_SYSTEM) sys_errno = errno;
   return gai_error == 0 ? 0 : -1;
 }
@@ -560,11 +592,13 @@ SendOp CaptureSend(const Napi::CallbackInfo& info) {
 
 // iov: an array of ArrayBufferViews (lib/ keeps its own copy of the caller's
 // array, pinned while a worker uses the views).
-void CaptureIov(Napi::Env env, Napi::Value value, std::vector<iovec>* iov, size_t* total) {
+void CaptureIov(Napi::Env env, Napi::Value value, std::vector<iovec>* iov,
+                size_t* total) {
   if (!value.IsArray()) throw Napi::TypeError::New(env, "iov must be an array");
   Napi::Array views = value.As<Napi::Array>();
   uint32_t n = views.Length();
-  if (n > IOV_MAX) throw Napi::RangeError::New(env, "iov has more than IOV_MAX entries");
+  if (n > IOV_MAX)
+    throw Napi::RangeError::New(env, "iov has more than IOV_MAX entries");
   iov->resize(n);
   *total = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -574,7 +608,8 @@ void CaptureIov(Napi::Env env, Napi::Value value, std::vector<iovec>* iov, size_
   }
 }
 
-// (fd, iov, name: packed sockaddr | undefined, control: Cmsg[] | undefined, flags).
+// (fd, iov, name: packed sockaddr | undefined, control: Cmsg[] | undefined,
+// flags).
 SendmsgOp CaptureSendmsg(const Napi::CallbackInfo& info) {
   SendmsgOp op;
   op.fd = IntArg(info, 0, "fd");
@@ -583,7 +618,8 @@ SendmsgOp CaptureSendmsg(const Napi::CallbackInfo& info) {
   if (op.has_to) ToSockaddr(info.Env(), info[2], &op.to);
   op.flags = IntArg(info, 4, "flags");
   EncodeCmsgs(info.Env(), info[3], &op.control);
-  op.capture_error = DupPassedFds(op.control.data(), op.control.size(), &op.dups);
+  op.capture_error =
+      DupPassedFds(op.control.data(), op.control.size(), &op.dups);
   return op;
 }
 
@@ -594,7 +630,8 @@ RecvmsgOp CaptureRecvmsg(const Napi::CallbackInfo& info) {
   CaptureIov(info.Env(), info[1], &op.iov, &op.total);
   int controllen = IntArg(info, 2, "controllen");
   if (controllen < 0 || controllen > 65536) {
-    throw Napi::RangeError::New(info.Env(), "controllen must be from 0 to 65536");
+    throw Napi::RangeError::New(info.Env(),
+                                "controllen must be from 0 to 65536");
   }
   op.control.assign(static_cast<size_t>(controllen), 0);
   op.flags = IntArg(info, 3, "flags");
@@ -615,7 +652,8 @@ PollOp CapturePoll(const Napi::CallbackInfo& info) {
   Napi::Int32Array triples = info[0].As<Napi::Int32Array>();
   int nfds = IntArg(info, 1, "nfds");
   if (static_cast<size_t>(nfds) * 3 > triples.ElementLength()) {
-    throw Napi::RangeError::New(info.Env(), "nfds is larger than the fds array");
+    throw Napi::RangeError::New(info.Env(),
+                                "nfds is larger than the fds array");
   }
   op.triples = triples.Data();
   op.fds.resize(static_cast<size_t>(nfds) + 1);  // + the wake-up fd's slot.
@@ -674,20 +712,23 @@ Napi::Value SyncExport(const Napi::CallbackInfo& info) {
 // `x(args…, cb)`: runs the op on a libuv worker; returns the call id (or
 // -errno when it could not start) and later calls cb(result, extra).
 // info[kPin] (the buffer) stays referenced until then.
-template <typename Op, Op (*Capture)(const Napi::CallbackInfo&), size_t kArgc, int kPin>
+template <typename Op, Op (*Capture)(const Napi::CallbackInfo&), size_t kArgc,
+          int kPin>
 Napi::Value AsyncExport(const Napi::CallbackInfo& info) {
   if (info.Length() <= kArgc || !info[kArgc].IsFunction()) {
     throw Napi::TypeError::New(info.Env(), "callback must be a function");
   }
   Napi::Value pin = kPin >= 0 ? info[kPin] : Napi::Value();
-  return AsyncCall<Op>::Queue(info, Capture(info), pin, info[kArgc].As<Napi::Function>());
+  return AsyncCall<Op>::Queue(info, Capture(info), pin,
+                              info[kArgc].As<Napi::Function>());
 }
 
 // ---- Calls that never block: synchronous only. ----
 
 Napi::Value Socket(const Napi::CallbackInfo& info) {
   int type = IntArg(info, 1, "type") | kCloexecType;
-  int fd = ::socket(IntArg(info, 0, "domain"), type, IntArg(info, 2, "protocol"));
+  int fd =
+      ::socket(IntArg(info, 0, "domain"), type, IntArg(info, 2, "protocol"));
   return Napi::Number::New(info.Env(), fd < 0 ? -errno : Cloexec(fd));
 }
 
@@ -742,7 +783,9 @@ Napi::Value GetsockoptInt(const Napi::CallbackInfo& info) {
   socklen_t len = sizeof(value);
   int r = ::getsockopt(IntArg(info, 0, "fd"), IntArg(info, 1, "level"),
                        IntArg(info, 2, "optname"), &value, &len);
-  if (r == 0) DefineElement(info[3].As<Napi::Object>(), 0, Napi::Number::New(info.Env(), value));
+  if (r == 0)
+    DefineElement(info[3].As<Napi::Object>(), 0,
+                  Napi::Number::New(info.Env(), value));
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
 }
 
@@ -752,7 +795,8 @@ Napi::Value GetsockoptBuf(const Napi::CallbackInfo& info) {
   socklen_t len = static_cast<socklen_t>(b.length);
   int r = ::getsockopt(IntArg(info, 0, "fd"), IntArg(info, 1, "level"),
                        IntArg(info, 2, "optname"), b.data, &len);
-  return Napi::Number::New(info.Env(), r < 0 ? -errno : static_cast<double>(len));
+  return Napi::Number::New(info.Env(),
+                           r < 0 ? -errno : static_cast<double>(len));
 }
 
 template <int (*Fn)(int, sockaddr*, socklen_t*)>
@@ -760,7 +804,9 @@ Napi::Value GetName(const Napi::CallbackInfo& info) {
   Sockaddr addr;
   addr.len = sizeof(addr.storage);
   int r = Fn(IntArg(info, 0, "fd"), addr.get(), &addr.len);
-  if (r == 0) DefineElement(info[1].As<Napi::Object>(), 0, FromSockaddr(info.Env(), addr.get(), addr.len));
+  if (r == 0)
+    DefineElement(info[1].As<Napi::Object>(), 0,
+                  FromSockaddr(info.Env(), addr.get(), addr.len));
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
 }
 
@@ -771,7 +817,8 @@ Napi::Value Fcntl(const Napi::CallbackInfo& info) {
   if (cmd != F_GETFL && cmd != F_SETFL && cmd != F_GETFD && cmd != F_SETFD) {
     return Napi::Number::New(info.Env(), -EINVAL);
   }
-  int arg = info.Length() > 2 && !info[2].IsUndefined() ? IntArg(info, 2, "arg") : 0;
+  int arg =
+      info.Length() > 2 && !info[2].IsUndefined() ? IntArg(info, 2, "arg") : 0;
   int r = static_cast<int>(RetryEintr([&] { return ::fcntl(fd, cmd, arg); }));
   return Napi::Number::New(info.Env(), r);
 }
@@ -779,7 +826,8 @@ Napi::Value Fcntl(const Napi::CallbackInfo& info) {
 // (domain, type, protocol, out): out[0], out[1] = the two fds.
 Napi::Value Socketpair(const Napi::CallbackInfo& info) {
   int sv[2];
-  int r = ::socketpair(IntArg(info, 0, "domain"), IntArg(info, 1, "type") | kCloexecType,
+  int r = ::socketpair(IntArg(info, 0, "domain"),
+                       IntArg(info, 1, "type") | kCloexecType,
                        IntArg(info, 2, "protocol"), sv);
   if (r < 0) return Napi::Number::New(info.Env(), -errno);
   // Defined, not set: a setter on Array.prototype must not swallow an fd.

@@ -32,11 +32,14 @@ struct OpBase {
   static constexpr bool kOwnDriver = false;  // true: the op defines RunAsync.
   static constexpr bool kHasExtra = false;   // true: the op defines Extra().
   static constexpr bool kReturnsFd = false;  // true: a result >= 0 is a new fd.
-  static constexpr bool kWakeable = true;    // false: a library call nothing can wake.
-  bool NonBlockingCall() const { return false; }  // MSG_DONTWAIT: EAGAIN at once.
-  ssize_t Progress() const { return 0; }     // Bytes done before a stop.
-  void CallDone() {}                         // Frees what only the system call needed.
-  void Discard(ssize_t) {}                   // Release what a result nobody receives owns.
+  static constexpr bool kWakeable =
+      true;  // false: a library call nothing can wake.
+  bool NonBlockingCall() const {
+    return false;
+  }                                       // MSG_DONTWAIT: EAGAIN at once.
+  ssize_t Progress() const { return 0; }  // Bytes done before a stop.
+  void CallDone() {}        // Frees what only the system call needed.
+  void Discard(ssize_t) {}  // Release what a result nobody receives owns.
   template <typename F>
   void ForEachFd(F&& f) const {
     f(fd);
@@ -76,7 +79,7 @@ struct RecvOp : OpBase {
   size_t len = 0;
   int flags = 0;
   bool want_from = false;
-  bool is_read = false;     // read(2): plain read() on a non-socket fd.
+  bool is_read = false;  // read(2): plain read() on a non-socket fd.
   bool not_socket = false;
   Sockaddr from;
   uint32_t* addr_scratch = nullptr;
@@ -97,7 +100,7 @@ struct SendOp : OpBase {
   size_t len = 0;
   int flags = 0;
   bool has_to = false;
-  bool is_write = false;    // write(2): plain write() on a non-socket fd.
+  bool is_write = false;  // write(2): plain write() on a non-socket fd.
   bool not_socket = false;
   Sockaddr to;
   size_t done = 0;
@@ -148,8 +151,8 @@ struct RecvmsgOp : OpBase {
   size_t control_used = 0;    // What the kernel filled.
   int flags = 0;
   int msg_flags = 0;
-  int added_flags = 0;        // Ours (MSG_CMSG_CLOEXEC), not reported back.
-  bool fds_closed = false;    // Discarded: Discard closes them once.
+  int added_flags = 0;      // Ours (MSG_CMSG_CLOEXEC), not reported back.
+  bool fds_closed = false;  // Discarded: Discard closes them once.
   Sockaddr from;
   uint32_t* addr_scratch = nullptr;
   size_t done = 0, total = 0;  // MSG_WAITALL on a stream gathers across waits.
@@ -173,7 +176,8 @@ struct PollOp : OpBase {
   int timeout_ms = -1;
   int32_t* triples = nullptr;
   Napi::Value Extra(Napi::Env env) const {
-    for (size_t i = 0; i + 1 < fds.size(); i++) triples[i * 3 + 2] = fds[i].revents;
+    for (size_t i = 0; i + 1 < fds.size(); i++)
+      triples[i * 3 + 2] = fds[i].revents;
     return env.Undefined();
   }
   ssize_t Sync();
@@ -203,7 +207,9 @@ struct GetaddrinfoOp : OpBase {
   GetaddrinfoOp& operator=(GetaddrinfoOp&&) = delete;
   ~GetaddrinfoOp();
   ssize_t Sync();
-  ssize_t RunAsync(InFlight&) { return Sync(); }  // A library call: it cannot be woken.
+  ssize_t RunAsync(InFlight&) {
+    return Sync();
+  }  // A library call: it cannot be woken.
   template <typename F>
   void ForEachFd(F&&) const {}
   Napi::Value Extra(Napi::Env env) const;

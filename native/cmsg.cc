@@ -22,20 +22,27 @@ constexpr auto kAttrs = napi_default_jsproperty;
 
 int32_t IntField(Napi::Env env, Napi::Object obj, const char* key) {
   Napi::Value v = obj.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("cmsg data.") + key + " must be a number");
+  if (!v.IsNumber())
+    throw Napi::TypeError::New(
+        env, std::string("cmsg data.") + key + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= -2147483648.0 && d <= 4294967295.0) || d != static_cast<int64_t>(d)) {
-    throw Napi::RangeError::New(env, std::string("cmsg data.") + key + " must be a 32-bit integer");
+  if (!(d >= -2147483648.0 && d <= 4294967295.0) ||
+      d != static_cast<int64_t>(d)) {
+    throw Napi::RangeError::New(
+        env, std::string("cmsg data.") + key + " must be a 32-bit integer");
   }
   return static_cast<int32_t>(static_cast<int64_t>(d));
 }
 
 // inet_pton of data[key] into `dst`; an absent key leaves `dst` zero.
-void AddressField(Napi::Env env, Napi::Object obj, const char* key, int family, void* dst) {
+void AddressField(Napi::Env env, Napi::Object obj, const char* key, int family,
+                  void* dst) {
   Napi::Value v = obj.Get(key);
   if (v.IsUndefined()) return;
-  if (!v.IsString() || inet_pton(family, v.As<Napi::String>().Utf8Value().c_str(), dst) != 1) {
-    throw Napi::TypeError::New(env, std::string("cmsg data.") + key + " must be an IP address");
+  if (!v.IsString() ||
+      inet_pton(family, v.As<Napi::String>().Utf8Value().c_str(), dst) != 1) {
+    throw Napi::TypeError::New(
+        env, std::string("cmsg data.") + key + " must be an IP address");
   }
 }
 
@@ -45,8 +52,10 @@ void Append(std::vector<char>* payload, const T& value) {
   payload->insert(payload->end(), p, p + sizeof(T));
 }
 
-// The payload bytes of one message: raw bytes as given, or a known type's struct.
-std::vector<char> Payload(Napi::Env env, int level, int type, Napi::Value data) {
+// The payload bytes of one message: raw bytes as given, or a known type's
+// struct.
+std::vector<char> Payload(Napi::Env env, int level, int type,
+                          Napi::Value data) {
   std::vector<char> payload;
   if (data.IsTypedArray() || data.IsDataView()) {
     BufferRef bytes = ViewBytes(env, data, "cmsg data");
@@ -61,13 +70,16 @@ std::vector<char> Payload(Napi::Env env, int level, int type, Napi::Value data) 
       Napi::Value fd = fds.Get(i);
       double d = fd.IsNumber() ? fd.As<Napi::Number>().DoubleValue() : -1;
       if (!(d >= 0 && d <= 2147483647.0) || d != static_cast<int>(d)) {
-        throw Napi::RangeError::New(env, "SCM_RIGHTS fds must be non-negative 32-bit integers");
+        throw Napi::RangeError::New(
+            env, "SCM_RIGHTS fds must be non-negative 32-bit integers");
       }
       Append(&payload, static_cast<int>(d));
     }
     return payload;
   }
-  if (!data.IsObject()) throw Napi::TypeError::New(env, "cmsg data must be an object or an ArrayBufferView");
+  if (!data.IsObject())
+    throw Napi::TypeError::New(
+        env, "cmsg data must be an object or an ArrayBufferView");
   Napi::Object obj = data.As<Napi::Object>();
 #ifdef SCM_CREDENTIALS
   if (level == SOL_SOCKET && type == SCM_CREDENTIALS) {
@@ -98,8 +110,9 @@ std::vector<char> Payload(Napi::Env env, int level, int type, Napi::Value data) 
     return payload;
   }
 #endif
-  throw Napi::TypeError::New(env, "cmsg data of level " + std::to_string(level) + " type " +
-                                      std::to_string(type) + " must be an ArrayBufferView");
+  throw Napi::TypeError::New(
+      env, "cmsg data of level " + std::to_string(level) + " type " +
+               std::to_string(type) + " must be an ArrayBufferView");
 }
 
 // Walks the messages of `len` bytes of control data, each checked to lie
@@ -109,11 +122,13 @@ void ForEachCmsg(const char* control, size_t len, F&& f) {
   msghdr msg{};
   msg.msg_control = const_cast<char*>(control);
   msg.msg_controllen = len;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
+       c = CMSG_NXTHDR(&msg, c)) {
     size_t offset = reinterpret_cast<char*>(c) - control;
     // A truncated last message (MSG_CTRUNC) may claim more than is there.
     if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > len - offset) break;
-    f(c, reinterpret_cast<const char*>(CMSG_DATA(c)), c->cmsg_len - CMSG_LEN(0));
+    f(c, reinterpret_cast<const char*>(CMSG_DATA(c)),
+      c->cmsg_len - CMSG_LEN(0));
   }
 }
 
@@ -149,18 +164,24 @@ std::string AddressText(int family, const void* addr) {
   return text;
 }
 
-Napi::Value DecodeData(Napi::Env env, const cmsghdr* c, const char* data, size_t n) {
+Napi::Value DecodeData(Napi::Env env, const cmsghdr* c, const char* data,
+                       size_t n) {
   if (CarriesFds(c)) {
     Napi::Array fds = Napi::Array::New(env);
     uint32_t i = 0;
-    ForEachFdIn(data, n, [&](int fd) { DefineElement(fds, i++, Napi::Number::New(env, fd)); });
+    ForEachFdIn(data, n, [&](int fd) {
+      DefineElement(fds, i++, Napi::Number::New(env, fd));
+    });
     return fds;
   }
   Napi::Object obj = Napi::Object::New(env);
 #ifdef SCM_CREDENTIALS
-  if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && n >= sizeof(ucred)) {
+  if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+      n >= sizeof(ucred)) {
     ucred cred;
-    std::memcpy(&cred, data, sizeof(cred));  // SAFETY: n >= sizeof(ucred); CMSG_DATA may be unaligned for it.
+    std::memcpy(&cred, data,
+                sizeof(cred));  // SAFETY: n >= sizeof(ucred); CMSG_DATA may be
+                                // unaligned for it.
     obj.DefineProperties({
         Prop::Value("pid", Napi::Number::New(env, cred.pid), kAttrs),
         Prop::Value("uid", Napi::Number::New(env, cred.uid), kAttrs),
@@ -170,24 +191,38 @@ Napi::Value DecodeData(Napi::Env env, const cmsghdr* c, const char* data, size_t
   }
 #endif
 #ifdef IP_PKTINFO
-  if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && n >= sizeof(in_pktinfo)) {
+  if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+      n >= sizeof(in_pktinfo)) {
     in_pktinfo info;
     std::memcpy(&info, data, sizeof(info));  // SAFETY: n >= sizeof(in_pktinfo).
     obj.DefineProperties({
-        Prop::Value("ifindex", Napi::Number::New(env, info.ipi_ifindex), kAttrs),
-        Prop::Value("address", Napi::String::New(env, AddressText(AF_INET, &info.ipi_addr)), kAttrs),
-        Prop::Value("specDst", Napi::String::New(env, AddressText(AF_INET, &info.ipi_spec_dst)), kAttrs),
+        Prop::Value("ifindex", Napi::Number::New(env, info.ipi_ifindex),
+                    kAttrs),
+        Prop::Value(
+            "address",
+            Napi::String::New(env, AddressText(AF_INET, &info.ipi_addr)),
+            kAttrs),
+        Prop::Value(
+            "specDst",
+            Napi::String::New(env, AddressText(AF_INET, &info.ipi_spec_dst)),
+            kAttrs),
     });
     return obj;
   }
 #endif
 #ifdef IPV6_PKTINFO
-  if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && n >= sizeof(in6_pktinfo)) {
+  if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+      n >= sizeof(in6_pktinfo)) {
     in6_pktinfo info;
-    std::memcpy(&info, data, sizeof(info));  // SAFETY: n >= sizeof(in6_pktinfo).
+    std::memcpy(&info, data,
+                sizeof(info));  // SAFETY: n >= sizeof(in6_pktinfo).
     obj.DefineProperties({
-        Prop::Value("ifindex", Napi::Number::New(env, info.ipi6_ifindex), kAttrs),
-        Prop::Value("address", Napi::String::New(env, AddressText(AF_INET6, &info.ipi6_addr)), kAttrs),
+        Prop::Value("ifindex", Napi::Number::New(env, info.ipi6_ifindex),
+                    kAttrs),
+        Prop::Value(
+            "address",
+            Napi::String::New(env, AddressText(AF_INET6, &info.ipi6_addr)),
+            kAttrs),
     });
     return obj;
   }
@@ -200,7 +235,8 @@ Napi::Value DecodeData(Napi::Env env, const cmsghdr* c, const char* data, size_t
 void EncodeCmsgs(Napi::Env env, Napi::Value control, std::vector<char>* out) {
   out->clear();
   if (control.IsUndefined()) return;
-  if (!control.IsArray()) throw Napi::TypeError::New(env, "control must be an array");
+  if (!control.IsArray())
+    throw Napi::TypeError::New(env, "control must be an array");
   Napi::Array list = control.As<Napi::Array>();
   struct Piece {
     int level, type;
@@ -210,15 +246,20 @@ void EncodeCmsgs(Napi::Env env, Napi::Value control, std::vector<char>* out) {
   size_t total = 0;
   for (uint32_t i = 0; i < list.Length(); i++) {
     Napi::Value entry = list.Get(i);
-    if (!entry.IsObject()) throw Napi::TypeError::New(env, "control[i] must be an object");
+    if (!entry.IsObject())
+      throw Napi::TypeError::New(env, "control[i] must be an object");
     Napi::Object cm = entry.As<Napi::Object>();
     Napi::Value level = cm.Get("level"), type = cm.Get("type");
     if (!level.IsNumber() || !type.IsNumber()) {
-      throw Napi::TypeError::New(env, "control[i].level and .type must be numbers");
+      throw Napi::TypeError::New(env,
+                                 "control[i].level and .type must be numbers");
     }
-    Piece piece{level.As<Napi::Number>().Int32Value(), type.As<Napi::Number>().Int32Value(), {}};
+    Piece piece{level.As<Napi::Number>().Int32Value(),
+                type.As<Napi::Number>().Int32Value(),
+                {}};
     piece.payload = Payload(env, piece.level, piece.type, cm.Get("data"));
-    // lib/msg.ts bounds each payload (64 KiB) and the count, so this cannot overflow.
+    // lib/msg.ts bounds each payload (64 KiB) and the count, so this cannot
+    // overflow.
     total += CMSG_SPACE(piece.payload.size());
     pieces.push_back(std::move(piece));
   }
@@ -233,8 +274,10 @@ void EncodeCmsgs(Napi::Env env, Napi::Value control, std::vector<char>* out) {
     c->cmsg_level = piece.level;
     c->cmsg_type = piece.type;
     c->cmsg_len = CMSG_LEN(piece.payload.size());
-    if (!piece.payload.empty()) std::memcpy(CMSG_DATA(c), piece.payload.data(), piece.payload.size());
-    c = reinterpret_cast<cmsghdr*>(reinterpret_cast<char*>(c) + CMSG_SPACE(piece.payload.size()));
+    if (!piece.payload.empty())
+      std::memcpy(CMSG_DATA(c), piece.payload.data(), piece.payload.size());
+    c = reinterpret_cast<cmsghdr*>(reinterpret_cast<char*>(c) +
+                                   CMSG_SPACE(piece.payload.size()));
   }
 }
 
@@ -276,7 +319,8 @@ int DupPassedFds(char* control, size_t len, OwnedFds* dups) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) return;
     // SAFETY: `data` points into `control`, which is ours to write.
     char* at = control + (data - control);
-    for (size_t i = 0; i + sizeof(int) <= n; i += sizeof(int)) slots.push_back(at + i);
+    for (size_t i = 0; i + sizeof(int) <= n; i += sizeof(int))
+      slots.push_back(at + i);
   });
   // Every fd checked before any is duplicated: a duplicate takes the lowest
   // free number, which may be one the caller passes as closed.
@@ -302,15 +346,18 @@ void CloseReceivedFds(const char* control, size_t len) {
 }
 
 void CloexecReceivedFds(const char* control, size_t len) {
-  ForEachReceivedFd(control, len, [](int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); });
+  ForEachReceivedFd(control, len,
+                    [](int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); });
 }
 
 namespace {
 
 uint32_t LengthArg(const Napi::CallbackInfo& info) {
-  double len = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  double len =
+      info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
   if (!(len >= 0 && len <= 65536) || len != static_cast<uint32_t>(len)) {
-    throw Napi::RangeError::New(info.Env(), "length must be an integer from 0 to 65536");
+    throw Napi::RangeError::New(info.Env(),
+                                "length must be an integer from 0 to 65536");
   }
   return static_cast<uint32_t>(len);
 }
@@ -318,11 +365,13 @@ uint32_t LengthArg(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Value CmsgSpaceExport(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(CMSG_SPACE(LengthArg(info))));
+  return Napi::Number::New(info.Env(),
+                           static_cast<double>(CMSG_SPACE(LengthArg(info))));
 }
 
 Napi::Value CmsgLenExport(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(CMSG_LEN(LengthArg(info))));
+  return Napi::Number::New(info.Env(),
+                           static_cast<double>(CMSG_LEN(LengthArg(info))));
 }
 
 }  // namespace bsd

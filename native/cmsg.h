@@ -27,7 +27,8 @@ void EncodeCmsgs(Napi::Env env, Napi::Value control, std::vector<char>* out);
 Napi::Array DecodeCmsgs(Napi::Env env, const char* control, size_t len);
 
 #if defined(__linux__) && !defined(SCM_PIDFD)
-#define SCM_PIDFD 0x04  // Linux 6.5 (SO_PASSPIDFD); older C libraries lack the name.
+#define SCM_PIDFD \
+  0x04  // Linux 6.5 (SO_PASSPIDFD); older C libraries lack the name.
 #endif
 
 // Fds the library opened for one call, closed when the call is gone: moved
@@ -35,7 +36,9 @@ Napi::Array DecodeCmsgs(Napi::Env env, const char* control, size_t len);
 class OwnedFds {
  public:
   OwnedFds() = default;
-  OwnedFds(OwnedFds&& other) noexcept : fds_(std::move(other.fds_)) { other.fds_.clear(); }
+  OwnedFds(OwnedFds&& other) noexcept : fds_(std::move(other.fds_)) {
+    other.fds_.clear();
+  }
   OwnedFds& operator=(OwnedFds&&) = delete;
   ~OwnedFds() { Close(); }
   void Close();

@@ -21,7 +21,8 @@
 
 namespace bsd {
 
-#define BSD_CONSTANT(name) obj.Set(#name, Napi::Number::New(env, static_cast<double>(name)))
+#define BSD_CONSTANT(name) \
+  obj.Set(#name, Napi::Number::New(env, static_cast<double>(name)))
 
 Napi::Object Constants(Napi::Env env) {
   Napi::Object obj = Napi::Object::New(env);
@@ -172,10 +173,12 @@ Napi::Object Constants(Napi::Env env) {
 #undef BSD_CONSTANT
 
 const char* ErrnoName(int err) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+#if defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
   return strerrorname_np(err);
 #else
   switch (err) {
+// clang-format off
 #define BSD_ERRNO(name) \
   case name:            \
     return #name;
@@ -191,6 +194,7 @@ const char* ErrnoName(int err) {
 #undef BSD_ERRNO
     default:
       return nullptr;
+    // clang-format on
   }
 #endif
 }

@@ -34,14 +34,16 @@ struct EpollWaitOp : OpBase {
   int ready = 0;
 
   ssize_t Sync() {
-    int64_t deadline = timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+    int64_t deadline =
+        timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
     for (;;) {
       int wait_ms = timeout_ms;
       if (deadline >= 0) {
         int64_t left = deadline - NowNs();
         wait_ms = left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
       }
-      int r = epoll_wait(fd, events.data(), static_cast<int>(events.size()), wait_ms);
+      int r = epoll_wait(fd, events.data(), static_cast<int>(events.size()),
+                         wait_ms);
       if (r >= 0 || errno != EINTR) return ready = static_cast<int>(OrErrno(r));
     }
   }
@@ -49,11 +51,14 @@ struct EpollWaitOp : OpBase {
   // Waits on the epoll fd itself (readable when an event is ready) with the
   // wake-up fd, then collects with a zero timeout.
   ssize_t RunAsync(InFlight& call) {
-    int64_t deadline = timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+    int64_t deadline =
+        timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
     for (;;) {
       if (int c = call.cancelled()) return -c;
-      ssize_t r = RetryEintr(
-          [&] { return epoll_wait(fd, events.data(), static_cast<int>(events.size()), 0); });
+      ssize_t r = RetryEintr([&] {
+        return epoll_wait(fd, events.data(), static_cast<int>(events.size()),
+                          0);
+      });
       if (r != 0) return ready = static_cast<int>(r);
       int wait_ms = -1;
       if (deadline >= 0) {
@@ -81,12 +86,15 @@ EpollWaitOp CaptureEpollWait(const Napi::CallbackInfo& info) {
   EpollWaitOp op;
   op.fd = IntArg(info, 0, "epfd");
   int maxevents = IntArg(info, 1, "maxevents");
-  if (maxevents <= 0) throw Napi::RangeError::New(info.Env(), "maxevents must be > 0");
+  if (maxevents <= 0)
+    throw Napi::RangeError::New(info.Env(), "maxevents must be > 0");
   op.timeout_ms = IntArg(info, 2, "timeoutMs");
   if (!info[3].IsTypedArray() ||
       info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-      info[3].As<Napi::Float64Array>().ElementLength() < static_cast<size_t>(maxevents) * 2) {
-    throw Napi::TypeError::New(info.Env(), "out must be a Float64Array of 2 * maxevents");
+      info[3].As<Napi::Float64Array>().ElementLength() <
+          static_cast<size_t>(maxevents) * 2) {
+    throw Napi::TypeError::New(info.Env(),
+                               "out must be a Float64Array of 2 * maxevents");
   }
   op.out = info[3].As<Napi::Float64Array>().Data();
   op.events.resize(static_cast<size_t>(maxevents));
@@ -102,17 +110,23 @@ Napi::Value EpollCreate1(const Napi::CallbackInfo& info) {
 Napi::Value EpollCtl(const Napi::CallbackInfo& info) {
   epoll_event ev{};
   // lib/epoll.ts gives the mask as a uint32 (EPOLLET is bit 31).
-  double events = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
-  if (!(events >= 0 && events <= 4294967295.0) || events != std::trunc(events)) {
-    throw Napi::RangeError::New(info.Env(), "events must be a 32-bit unsigned integer");
+  double events =
+      info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
+  if (!(events >= 0 && events <= 4294967295.0) ||
+      events != std::trunc(events)) {
+    throw Napi::RangeError::New(info.Env(),
+                                "events must be a 32-bit unsigned integer");
   }
   ev.events = static_cast<uint32_t>(events);
-  double data = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : 0;
+  double data =
+      info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : 0;
   if (!(data >= 0 && data <= 9007199254740991.0) || data != std::trunc(data)) {
-    throw Napi::RangeError::New(info.Env(), "data must be an integer from 0 to 2^53-1");
+    throw Napi::RangeError::New(info.Env(),
+                                "data must be an integer from 0 to 2^53-1");
   }
   ev.data.u64 = static_cast<uint64_t>(data);
-  int r = epoll_ctl(IntArg(info, 0, "epfd"), IntArg(info, 1, "op"), IntArg(info, 2, "fd"), &ev);
+  int r = epoll_ctl(IntArg(info, 0, "epfd"), IntArg(info, 1, "op"),
+                    IntArg(info, 2, "fd"), &ev);
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
 }
 
@@ -125,14 +139,17 @@ Napi::Value EpollWaitSync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EpollWait(const Napi::CallbackInfo& info) {
-  if (!info[4].IsFunction()) throw Napi::TypeError::New(info.Env(), "callback must be a function");
+  if (!info[4].IsFunction())
+    throw Napi::TypeError::New(info.Env(), "callback must be a function");
   return AsyncCall<EpollWaitOp>::Queue(info, CaptureEpollWait(info), info[3],
                                        info[4].As<Napi::Function>());
 }
 
 #else
 
-Napi::Value NoEpoll(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), -ENOSYS); }
+Napi::Value NoEpoll(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), -ENOSYS);
+}
 
 #endif
 
@@ -148,7 +165,8 @@ void InitEpoll(Napi::Env env, Napi::Object exports, AddonData* data) {
   add("epoll_waitSync", EpollWaitSync);
   add("epoll_wait", EpollWait);
 #else
-  for (const char* name : {"epoll_create1", "epoll_ctl", "epoll_waitSync", "epoll_wait"}) {
+  for (const char* name :
+       {"epoll_create1", "epoll_ctl", "epoll_waitSync", "epoll_wait"}) {
     add(name, NoEpoll);
   }
 #endif

@@ -1,10 +1,11 @@
 // The "-errno" convention: every native call returns a C-like number, >= 0 on
-// success and -errno on failure. Native code builds no SocketError; lib/errors.ts
-// does, from that number and the call's own arguments.
+// success and -errno on failure. Native code builds no SocketError;
+// lib/errors.ts does, from that number and the call's own arguments.
 #pragma once
 
-#include <cerrno>
 #include <sys/types.h>
+
+#include <cerrno>
 
 namespace bsd {
 

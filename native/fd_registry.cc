@@ -15,7 +15,8 @@ namespace bsd {
 namespace {
 
 struct FdEntry {
-  std::vector<InFlight*> calls;  // One entry per use; a call may use an fd twice (poll).
+  std::vector<InFlight*>
+      calls;  // One entry per use; a call may use an fd twice (poll).
   bool closing = false;
   std::shared_ptr<std::mutex> accept_lock;
 };
@@ -44,7 +45,8 @@ void WakeFd(int fd) {
 
 void InFlight::Cancel(int err) {
   int expected = 0;
-  cancel_errno_.compare_exchange_strong(expected, err, std::memory_order_seq_cst);
+  cancel_errno_.compare_exchange_strong(expected, err,
+                                        std::memory_order_seq_cst);
   Nudge();
 }
 
@@ -105,7 +107,8 @@ std::shared_ptr<std::mutex> AcceptLockIfInUse(int fd) {
   std::lock_guard<std::mutex> lock(RegistryMutex());
   auto it = Registry().find(fd);
   if (it == Registry().end()) return nullptr;
-  if (!it->second.accept_lock) it->second.accept_lock = std::make_shared<std::mutex>();
+  if (!it->second.accept_lock)
+    it->second.accept_lock = std::make_shared<std::mutex>();
   return it->second.accept_lock;
 }
 

@@ -23,10 +23,14 @@ class InFlight {
   // 0, or the errno the call must stop with.
   // seq_cst, not acquire: with Arm() this is a store-buffering pattern, and
   // only seq_cst on both sides forbids both threads missing each other.
-  int cancelled() const { return cancel_errno_.load(std::memory_order_seq_cst); }
+  int cancelled() const {
+    return cancel_errno_.load(std::memory_order_seq_cst);
+  }
 
   // Worker side: publish/withdraw the fd to write to wake this call.
-  void Arm(int wake_write_fd) { wake_fd_.store(wake_write_fd, std::memory_order_seq_cst); }
+  void Arm(int wake_write_fd) {
+    wake_fd_.store(wake_write_fd, std::memory_order_seq_cst);
+  }
   void Disarm() { wake_fd_.store(-1, std::memory_order_seq_cst); }
 
   // A check the waiting thread runs every kTickMs while it waits; a non-zero

@@ -15,10 +15,12 @@ namespace {
 
 uint32_t PortOf(Napi::Env env, Napi::Object obj) {
   Napi::Value port = obj.Get("port");
-  if (!port.IsNumber()) throw Napi::TypeError::New(env, "addr.port must be a number");
+  if (!port.IsNumber())
+    throw Napi::TypeError::New(env, "addr.port must be a number");
   double p = port.As<Napi::Number>().DoubleValue();
   if (!(p >= 0 && p <= 65535) || p != static_cast<uint32_t>(p)) {
-    throw Napi::RangeError::New(env, "addr.port must be an integer from 0 to 65535");
+    throw Napi::RangeError::New(env,
+                                "addr.port must be an integer from 0 to 65535");
   }
   return static_cast<uint32_t>(p);
 }
@@ -27,11 +29,13 @@ uint32_t OptionalU32(Napi::Env env, Napi::Object obj, const char* key) {
   Napi::Value v = obj.Get(key);
   if (v.IsUndefined()) return 0;
   if (!v.IsNumber()) {
-    throw Napi::TypeError::New(env, std::string("addr.") + key + " must be a number");
+    throw Napi::TypeError::New(
+        env, std::string("addr.") + key + " must be a number");
   }
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<uint32_t>(d)) {
-    throw Napi::RangeError::New(env, std::string("addr.") + key + " must be a 32-bit unsigned integer");
+    throw Napi::RangeError::New(
+        env, std::string("addr.") + key + " must be a 32-bit unsigned integer");
   }
   return static_cast<uint32_t>(d);
 }
@@ -39,7 +43,8 @@ uint32_t OptionalU32(Napi::Env env, Napi::Object obj, const char* key) {
 std::string StringOf(Napi::Env env, Napi::Object obj, const char* key) {
   Napi::Value v = obj.Get(key);
   if (!v.IsString()) {
-    throw Napi::TypeError::New(env, std::string("addr.") + key + " must be a string");
+    throw Napi::TypeError::New(
+        env, std::string("addr.") + key + " must be a string");
   }
   return v.As<Napi::String>().Utf8Value();
 }
@@ -49,7 +54,8 @@ std::string StringOf(Napi::Env env, Napi::Object obj, const char* key) {
 size_t SunPathSize() { return sizeof(sockaddr_un::sun_path); }
 
 void ToSockaddr(Napi::Env env, Napi::Value value, Sockaddr* out) {
-  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+  if (value.IsTypedArray() &&
+      value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
     Napi::Uint8Array packed = value.As<Napi::Uint8Array>();
     size_t n = packed.ElementLength();
     if (n < sizeof(sa_family_t) || n > sizeof(out->storage)) {
@@ -60,7 +66,8 @@ void ToSockaddr(Napi::Env env, Napi::Value value, Sockaddr* out) {
     out->len = static_cast<socklen_t>(n);
     return;
   }
-  if (!value.IsObject()) throw Napi::TypeError::New(env, "addr must be an object");
+  if (!value.IsObject())
+    throw Napi::TypeError::New(env, "addr must be an object");
   Napi::Object obj = value.As<Napi::Object>();
   Napi::Value family_value = obj.Get("family");
   if (!family_value.IsNumber()) {
@@ -70,13 +77,15 @@ void ToSockaddr(Napi::Env env, Napi::Value value, Sockaddr* out) {
   std::memset(&out->storage, 0, sizeof(out->storage));
 
   if (family == AF_INET) {
-    // SAFETY: sockaddr_storage is large and aligned enough for every sockaddr_*.
+    // SAFETY: sockaddr_storage is large and aligned enough for every
+    // sockaddr_*.
     auto* sin = reinterpret_cast<sockaddr_in*>(&out->storage);
     sin->sin_family = AF_INET;
     sin->sin_port = htons(static_cast<uint16_t>(PortOf(env, obj)));
     std::string address = StringOf(env, obj, "address");
     if (inet_pton(AF_INET, address.c_str(), &sin->sin_addr) != 1) {
-      throw Napi::TypeError::New(env, "addr.address is not an IPv4 address: '" + address + "'");
+      throw Napi::TypeError::New(
+          env, "addr.address is not an IPv4 address: '" + address + "'");
     }
     out->len = sizeof(sockaddr_in);
   } else if (family == AF_INET6) {
@@ -87,7 +96,8 @@ void ToSockaddr(Napi::Env env, Napi::Value value, Sockaddr* out) {
     sin6->sin6_scope_id = OptionalU32(env, obj, "scopeId");
     std::string address = StringOf(env, obj, "address");
     if (inet_pton(AF_INET6, address.c_str(), &sin6->sin6_addr) != 1) {
-      throw Napi::TypeError::New(env, "addr.address is not an IPv6 address: '" + address + "'");
+      throw Napi::TypeError::New(
+          env, "addr.address is not an IPv6 address: '" + address + "'");
     }
     out->len = sizeof(sockaddr_in6);
   } else if (family == AF_UNIX) {
@@ -100,22 +110,26 @@ void ToSockaddr(Napi::Env env, Napi::Value value, Sockaddr* out) {
     size_t room = abstract ? sizeof(sun->sun_path) : sizeof(sun->sun_path) - 1;
     if (path.size() > room) {
       throw Napi::RangeError::New(env, "addr.path is too long for sun_path (" +
-                                           std::to_string(path.size()) + " bytes, at most " +
+                                           std::to_string(path.size()) +
+                                           " bytes, at most " +
                                            std::to_string(room) + ")");
     }
     if (!abstract && path.find('\0') != std::string::npos) {
-      throw Napi::TypeError::New(env, "addr.path must not contain NUL bytes (except a leading one)");
+      throw Napi::TypeError::New(
+          env, "addr.path must not contain NUL bytes (except a leading one)");
     }
     // SAFETY: path.size() <= room <= sizeof(sun_path), checked above.
     std::memcpy(sun->sun_path, path.data(), path.size());
-    out->len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
-                                      (abstract || path.empty() ? 0 : 1));
+    out->len =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
+                               (abstract || path.empty() ? 0 : 1));
   } else if (family == AF_UNSPEC) {
     // connect(2) with AF_UNSPEC dissolves a datagram socket's association.
     out->storage.ss_family = AF_UNSPEC;
     out->len = sizeof(sa_family_t);
   } else {
-    throw Napi::TypeError::New(env, "addr.family must be AF_INET, AF_INET6, AF_UNIX or AF_UNSPEC");
+    throw Napi::TypeError::New(
+        env, "addr.family must be AF_INET, AF_INET6, AF_UNIX or AF_UNSPEC");
   }
 }
 
@@ -127,9 +141,11 @@ Napi::Value PackSockaddr(const Napi::CallbackInfo& info) {
   return bytes;
 }
 
-Napi::Value AddressOut(Napi::Env env, const sockaddr* sa, socklen_t len, uint32_t* scratch) {
+Napi::Value AddressOut(Napi::Env env, const sockaddr* sa, socklen_t len,
+                       uint32_t* scratch) {
   if (sa->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
-    // SAFETY: the kernel wrote at least sizeof(sockaddr_in) bytes of an AF_INET address.
+    // SAFETY: the kernel wrote at least sizeof(sockaddr_in) bytes of an AF_INET
+    // address.
     auto* sin = reinterpret_cast<const sockaddr_in*>(sa);
     scratch[0] = AF_INET;
     scratch[1] = ntohs(sin->sin_port);
@@ -150,13 +166,15 @@ Napi::Value FromSockaddr(Napi::Env env, const sockaddr* sa, socklen_t len) {
   Napi::Number family = Napi::Number::New(env, sa->sa_family);
   char text[INET6_ADDRSTRLEN];
   if (sa->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
-    // SAFETY: the kernel wrote at least sizeof(sockaddr_in) bytes of an AF_INET address.
+    // SAFETY: the kernel wrote at least sizeof(sockaddr_in) bytes of an AF_INET
+    // address.
     auto* sin = reinterpret_cast<const sockaddr_in*>(sa);
     inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
     obj.DefineProperties({
         Prop::Value("family", family, kAttrs),
         Prop::Value("address", Napi::String::New(env, text), kAttrs),
-        Prop::Value("port", Napi::Number::New(env, ntohs(sin->sin_port)), kAttrs),
+        Prop::Value("port", Napi::Number::New(env, ntohs(sin->sin_port)),
+                    kAttrs),
     });
   } else if (sa->sa_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
     auto* sin6 = reinterpret_cast<const sockaddr_in6*>(sa);
@@ -164,9 +182,12 @@ Napi::Value FromSockaddr(Napi::Env env, const sockaddr* sa, socklen_t len) {
     obj.DefineProperties({
         Prop::Value("family", family, kAttrs),
         Prop::Value("address", Napi::String::New(env, text), kAttrs),
-        Prop::Value("port", Napi::Number::New(env, ntohs(sin6->sin6_port)), kAttrs),
-        Prop::Value("flowinfo", Napi::Number::New(env, ntohl(sin6->sin6_flowinfo)), kAttrs),
-        Prop::Value("scopeId", Napi::Number::New(env, sin6->sin6_scope_id), kAttrs),
+        Prop::Value("port", Napi::Number::New(env, ntohs(sin6->sin6_port)),
+                    kAttrs),
+        Prop::Value("flowinfo",
+                    Napi::Number::New(env, ntohl(sin6->sin6_flowinfo)), kAttrs),
+        Prop::Value("scopeId", Napi::Number::New(env, sin6->sin6_scope_id),
+                    kAttrs),
     });
   } else if (sa->sa_family == AF_UNIX) {
     auto* sun = reinterpret_cast<const sockaddr_un*>(sa);

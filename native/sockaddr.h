@@ -23,8 +23,9 @@ size_t SunPathSize();
 
 // Fills `out` from { family, address, port, flowinfo?, scopeId? } or
 // { family: AF_UNIX, path }, or from the bytes PackSockaddr made (lib/ caches
-// them per address object, so a sendto() loop converts its address once). lib/validate.ts checks addresses first; a bad one
-// that still arrives here throws TypeError/RangeError, never reaches the kernel.
+// them per address object, so a sendto() loop converts its address once).
+// lib/validate.ts checks addresses first; a bad one that still arrives here
+// throws TypeError/RangeError, never reaches the kernel.
 void ToSockaddr(Napi::Env env, Napi::Value value, Sockaddr* out);
 
 // The sockaddr bytes of a JS address object, as a Uint8Array.
@@ -38,6 +39,7 @@ Napi::Value FromSockaddr(Napi::Env env, const sockaddr* sa, socklen_t len);
 // address is written to `scratch` as [AF_INET, port, address (host order)]
 // and lib/ builds the object (undefined is returned); any other address is
 // returned as FromSockaddr's object, with scratch[0] = 0.
-Napi::Value AddressOut(Napi::Env env, const sockaddr* sa, socklen_t len, uint32_t* scratch);
+Napi::Value AddressOut(Napi::Env env, const sockaddr* sa, socklen_t len,
+                       uint32_t* scratch);
 
 }  // namespace bsd

@@ -12,8 +12,8 @@
 #include <sys/time.h>
 
 #include <cerrno>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "addon.h"
@@ -55,11 +55,14 @@ constexpr int kLingerSeconds = SO_LINGER;
 #endif
 
 const StructOption kStructOptions[] = {
-    {"SO_RCVTIMEO", SOL_SOCKET, SO_RCVTIMEO, Kind::kTimeout, false, SO_RCVTIMEO},
-    {"SO_SNDTIMEO", SOL_SOCKET, SO_SNDTIMEO, Kind::kTimeout, false, SO_SNDTIMEO},
+    {"SO_RCVTIMEO", SOL_SOCKET, SO_RCVTIMEO, Kind::kTimeout, false,
+     SO_RCVTIMEO},
+    {"SO_SNDTIMEO", SOL_SOCKET, SO_SNDTIMEO, Kind::kTimeout, false,
+     SO_SNDTIMEO},
     {"SO_LINGER", SOL_SOCKET, SO_LINGER, Kind::kLinger, false, kLingerSeconds},
 #ifdef SO_PEERCRED
-    {"SO_PEERCRED", SOL_SOCKET, SO_PEERCRED, Kind::kPeerCred, true, SO_PEERCRED},
+    {"SO_PEERCRED", SOL_SOCKET, SO_PEERCRED, Kind::kPeerCred, true,
+     SO_PEERCRED},
 #endif
 // Linux's struct tcp_info; other systems' TCP_INFO (FreeBSD) differ in layout.
 #if defined(__linux__) && defined(TCP_INFO)
@@ -67,11 +70,13 @@ const StructOption kStructOptions[] = {
 #endif
 };
 
-const StructOption& FindOption(const Napi::CallbackInfo& info, int level, int optname) {
+const StructOption& FindOption(const Napi::CallbackInfo& info, int level,
+                               int optname) {
   for (const StructOption& opt : kStructOptions) {
     if (opt.level == level && opt.optname == optname) return opt;
   }
-  throw Napi::TypeError::New(info.Env(), "not a struct-valued option");  // lib/ checked.
+  throw Napi::TypeError::New(info.Env(),
+                             "not a struct-valued option");  // lib/ checked.
 }
 
 // getsockopt(2) of the whole struct; 0 or -errno. A shorter optlen (an
@@ -79,7 +84,8 @@ const StructOption& FindOption(const Napi::CallbackInfo& info, int level, int op
 template <typename T>
 int GetStruct(int fd, const StructOption& opt, T* value) {
   socklen_t len = sizeof(*value);
-  return getsockopt(fd, opt.level, opt.sys_optname, value, &len) == 0 ? 0 : -errno;
+  return getsockopt(fd, opt.level, opt.sys_optname, value, &len) == 0 ? 0
+                                                                      : -errno;
 }
 
 // Saturates: Linux keeps tv_sec up to about LONG_MAX / HZ, far beyond what
@@ -161,7 +167,8 @@ Napi::Value GetsockoptStruct(const Napi::CallbackInfo& info) {
     case Kind::kPeerCred: {
 #ifdef SO_PEERCRED
       ucred cred{};
-      if (int err = GetStruct(fd, opt, &cred)) return Napi::Number::New(env, err);
+      if (int err = GetStruct(fd, opt, &cred))
+        return Napi::Number::New(env, err);
       Napi::Object o = Napi::Object::New(env);
       o.Set("pid", static_cast<double>(cred.pid));
       o.Set("uid", static_cast<double>(cred.uid));
@@ -171,7 +178,8 @@ Napi::Value GetsockoptStruct(const Napi::CallbackInfo& info) {
       break;
     }
   }
-  if (value.IsEmpty()) throw Napi::TypeError::New(env, "not a struct-valued option");
+  if (value.IsEmpty())
+    throw Napi::TypeError::New(env, "not a struct-valued option");
   DefineElement(info[3].As<Napi::Object>(), 0, value);
   return Napi::Number::New(env, 0);
 }
@@ -185,9 +193,11 @@ Napi::Value SetsockoptStruct(const Napi::CallbackInfo& info) {
   int r = -1;
   switch (opt.kind) {
     case Kind::kTimeout: {
-      double us = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
+      double us =
+          info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
       if (!(us >= 0 && us <= 9007199254740991.0) || us != std::trunc(us)) {
-        throw Napi::RangeError::New(env, "microseconds must be an integer >= 0");
+        throw Napi::RangeError::New(env,
+                                    "microseconds must be an integer >= 0");
       }
       int64_t whole = static_cast<int64_t>(us);
       timeval tv{};
@@ -205,7 +215,8 @@ Napi::Value SetsockoptStruct(const Napi::CallbackInfo& info) {
     }
     case Kind::kTcpInfo:
     case Kind::kPeerCred:
-      throw Napi::TypeError::New(env, std::string(opt.name) + " is read-only");  // lib/ checked.
+      throw Napi::TypeError::New(
+          env, std::string(opt.name) + " is read-only");  // lib/ checked.
   }
   return Napi::Number::New(env, r < 0 ? -errno : 0);
 }
@@ -232,10 +243,12 @@ void InitSockopt(Napi::Env env, Napi::Object exports, AddonData* data) {
     table.Set(i++, entry);
   }
   exports.Set("structOptions", table);
-  exports.Set("getsockoptStruct",
-              Napi::Function::New(env, GetsockoptStruct, "getsockoptStruct", data));
-  exports.Set("setsockoptStruct",
-              Napi::Function::New(env, SetsockoptStruct, "setsockoptStruct", data));
+  exports.Set(
+      "getsockoptStruct",
+      Napi::Function::New(env, GetsockoptStruct, "getsockoptStruct", data));
+  exports.Set(
+      "setsockoptStruct",
+      Napi::Function::New(env, SetsockoptStruct, "setsockoptStruct", data));
 }
 
 }  // namespace bsd

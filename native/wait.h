@@ -64,9 +64,11 @@ ssize_t RunAsync(Op& op, InFlight& call) {
     return op.RunAsync(call);
   } else {
     bool mode_checked = false;
-    int64_t deadline = -1;  // From SO_RCVTIMEO/SO_SNDTIMEO, as the blocking call has.
+    int64_t deadline =
+        -1;  // From SO_RCVTIMEO/SO_SNDTIMEO, as the blocking call has.
     for (;;) {
-      if (int err = call.cancelled()) return op.Progress() > 0 ? op.Progress() : -err;
+      if (int err = call.cancelled())
+        return op.Progress() > 0 ? op.Progress() : -err;
       ssize_t r = op.TryNow();
       if (r != -EAGAIN && r != -EWOULDBLOCK) return r;
       if (!mode_checked) {

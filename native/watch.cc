@@ -62,12 +62,15 @@ constexpr uint32_t kEntry = 4;        // (id, status, revents, owner)
 void GrowQueue(AddonData* data, uint32_t capacity) {
   Napi::Env env(data->env);
   Napi::HandleScope scope(env);
-  Napi::Int32Array queue = Napi::Int32Array::New(env, kQueueHeader + size_t{capacity} * kEntry);
+  Napi::Int32Array queue =
+      Napi::Int32Array::New(env, kQueueHeader + size_t{capacity} * kEntry);
   if (data->watch_queue_data != nullptr) {
     std::memcpy(queue.Data(), data->watch_queue_data,
-                (kQueueHeader + size_t{data->watch_queue_capacity} * kEntry) * sizeof(int32_t));
+                (kQueueHeader + size_t{data->watch_queue_capacity} * kEntry) *
+                    sizeof(int32_t));
   }
-  if (data->watch_queue != nullptr) napi_delete_reference(env, data->watch_queue);
+  if (data->watch_queue != nullptr)
+    napi_delete_reference(env, data->watch_queue);
   napi_create_reference(env, queue, 1, &data->watch_queue);
   data->watch_queue_data = queue.Data();
   data->watch_queue_capacity = capacity;
@@ -91,7 +94,8 @@ void Flush(uv_check_t* check) {
   napi_get_reference_value(data->env, data->watch_queue, &args[0]);
   while (q[1] < q[0] && !data->tearing_down) {
     int32_t before = q[1];
-    uint32_t owner = static_cast<uint32_t>(q[kQueueHeader + size_t{static_cast<uint32_t>(before)} * kEntry + 3]);
+    uint32_t owner = static_cast<uint32_t>(
+        q[kQueueHeader + size_t{static_cast<uint32_t>(before)} * kEntry + 3]);
     MakeCallback(data, data->watch_dispatchers[owner].Value(), 1, args);
     // No progress: the dispatcher itself failed (termination).
     if (q[1] == before) break;
@@ -133,16 +137,19 @@ void Close(PollWatcher* w) {
   uv_poll_stop(&w->handle);
   // Give the fd back in the mode it had, unless it has been closed meanwhile.
   int flags = fcntl(w->fd, F_GETFL);
-  if (flags >= 0 && !(w->saved_flags & O_NONBLOCK)) fcntl(w->fd, F_SETFL, flags & ~O_NONBLOCK);
+  if (flags >= 0 && !(w->saved_flags & O_NONBLOCK))
+    fcntl(w->fd, F_SETFL, flags & ~O_NONBLOCK);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), OnClose);
 }
 
 // (dispatch) -> owner: registers a function the queue is handed to.
 Napi::Value WatchInit(const Napi::CallbackInfo& info) {
-  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "dispatch must be a function");
+  if (!info[0].IsFunction())
+    throw Napi::TypeError::New(info.Env(), "dispatch must be a function");
   auto& dispatchers = DataOf(info)->watch_dispatchers;
   dispatchers.push_back(Napi::Persistent(info[0].As<Napi::Function>()));
-  return Napi::Number::New(info.Env(), static_cast<double>(dispatchers.size() - 1));
+  return Napi::Number::New(info.Env(),
+                           static_cast<double>(dispatchers.size() - 1));
 }
 
 // (fd, events, owner) -> id, or -errno.
@@ -151,7 +158,8 @@ Napi::Value WatchStart(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0, "fd");
   int events = IntArg(info, 1, "events");
   int owner = IntArg(info, 2, "owner");
-  if (owner < 0 || static_cast<size_t>(owner) >= data->watch_dispatchers.size()) {
+  if (owner < 0 ||
+      static_cast<size_t>(owner) >= data->watch_dispatchers.size()) {
     throw Napi::RangeError::New(info.Env(), "owner must come from watchInit");
   }
   int saved_flags = fcntl(fd, F_GETFL);
@@ -184,13 +192,15 @@ Napi::Value WatchStart(const Napi::CallbackInfo& info) {
 Napi::Value WatchUpdate(const Napi::CallbackInfo& info) {
   PollWatcher* w = Find(info);
   int events = IntArg(info, 1, "events");
-  if (w == nullptr || uv_is_closing(reinterpret_cast<uv_handle_t*>(&w->handle))) {
+  if (w == nullptr ||
+      uv_is_closing(reinterpret_cast<uv_handle_t*>(&w->handle))) {
     return Napi::Number::New(info.Env(), -EBADF);
   }
   // libuv aborts the process if epoll_ctl fails on an fd that was closed
   // behind its back: check the fd is still open first.
   if (fcntl(w->fd, F_GETFD) < 0) return Napi::Number::New(info.Env(), -errno);
-  int r = events == 0 ? uv_poll_stop(&w->handle) : uv_poll_start(&w->handle, ToUv(events), OnPoll);
+  int r = events == 0 ? uv_poll_stop(&w->handle)
+                      : uv_poll_start(&w->handle, ToUv(events), OnPoll);
   return Napi::Number::New(info.Env(), r);
 }
 
@@ -232,10 +242,14 @@ void InitWatch(Napi::Env env, Napi::Object exports, AddonData* data) {
   // Runs only in iterations with readiness queued; never keeps the loop alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(&data->watch_flush));
   data->watch_flush_open = true;
-  exports.Set("watchInit", Napi::Function::New(env, WatchInit, "watchInit", data));
-  exports.Set("watchStart", Napi::Function::New(env, WatchStart, "watchStart", data));
-  exports.Set("watchUpdate", Napi::Function::New(env, WatchUpdate, "watchUpdate", data));
-  exports.Set("watchClose", Napi::Function::New(env, WatchClose, "watchClose", data));
+  exports.Set("watchInit",
+              Napi::Function::New(env, WatchInit, "watchInit", data));
+  exports.Set("watchStart",
+              Napi::Function::New(env, WatchStart, "watchStart", data));
+  exports.Set("watchUpdate",
+              Napi::Function::New(env, WatchUpdate, "watchUpdate", data));
+  exports.Set("watchClose",
+              Napi::Function::New(env, WatchClose, "watchClose", data));
   exports.Set("watchRef", Napi::Function::New(env, WatchRef, "watchRef", data));
 }
 

@@ -6,7 +6,7 @@
  *   client bulk PORT TOTAL CHUNK        MB/s sent until the server's 1-byte ack
  *   client udp PORT SIZE COUNT          request/response datagrams/s
  *   client connrate PORT COUNT          connect + server close + EOF, per s
- *   client echo PORT CONNS ROUNDS SIZE  messages/s over CONNS connections (epoll)
+ *   client echo PORT CONNS ROUNDS SIZE  messages/s, CONNS connections (epoll)
  *
  * Loopback only (127.0.0.1). Every wait is bounded by SO_RCVTIMEO / epoll
  * timeouts so a broken server fails the run instead of hanging it. */
@@ -48,7 +48,8 @@ static int dial(void) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   timeouts(fd);
-  if (connect(fd, (struct sockaddr *)&server, sizeof server) < 0) die("connect");
+  if (connect(fd, (struct sockaddr *)&server, sizeof server) < 0)
+    die("connect");
   return fd;
 }
 
@@ -90,7 +91,8 @@ static void bulk(long total, size_t chunk) {
   int fd = dial();
   char *buf = calloc(1, chunk);
   double t0 = now();
-  for (long sent = 0; sent < total; sent += (long)chunk) write_all(fd, buf, chunk);
+  for (long sent = 0; sent < total; sent += (long)chunk)
+    write_all(fd, buf, chunk);
   shutdown(fd, SHUT_WR);
   char ack;
   read_all(fd, &ack, 1);
@@ -106,8 +108,10 @@ static void udp(size_t size, long count) {
   char *buf = calloc(1, size);
   double t0 = now();
   for (long i = 0; i < count; i++) {
-    if (sendto(fd, buf, size, 0, (struct sockaddr *)&server, sizeof server) < 0) die("sendto");
-    if (recvfrom(fd, buf, size, 0, NULL, NULL) < 0) die("recvfrom (a datagram lost?)");
+    if (sendto(fd, buf, size, 0, (struct sockaddr *)&server, sizeof server) < 0)
+      die("sendto");
+    if (recvfrom(fd, buf, size, 0, NULL, NULL) < 0)
+      die("recvfrom (a datagram lost?)");
   }
   printf("%.0f round-trips/s\n", count / (now() - t0));
   close(fd);
@@ -178,11 +182,16 @@ int main(int argc, char **argv) {
   server.sin_port = htons((uint16_t)atoi(argv[2]));
   inet_pton(AF_INET, "127.0.0.1", &server.sin_addr);
   const char *mode = argv[1];
-  if (!strcmp(mode, "pingpong") && argc == 5) pingpong((size_t)atol(argv[3]), atol(argv[4]));
-  else if (!strcmp(mode, "bulk") && argc == 5) bulk(atol(argv[3]), (size_t)atol(argv[4]));
-  else if (!strcmp(mode, "udp") && argc == 5) udp((size_t)atol(argv[3]), atol(argv[4]));
-  else if (!strcmp(mode, "connrate") && argc == 4) connrate(atol(argv[3]));
-  else if (!strcmp(mode, "echo") && argc == 6) echo(atoi(argv[3]), atol(argv[4]), (size_t)atol(argv[5]));
+  if (!strcmp(mode, "pingpong") && argc == 5)
+    pingpong((size_t)atol(argv[3]), atol(argv[4]));
+  else if (!strcmp(mode, "bulk") && argc == 5)
+    bulk(atol(argv[3]), (size_t)atol(argv[4]));
+  else if (!strcmp(mode, "udp") && argc == 5)
+    udp((size_t)atol(argv[3]), atol(argv[4]));
+  else if (!strcmp(mode, "connrate") && argc == 4)
+    connrate(atol(argv[3]));
+  else if (!strcmp(mode, "echo") && argc == 6)
+    echo(atoi(argv[3]), atol(argv[4]), (size_t)atol(argv[5]));
   else {
     fprintf(stderr, "bad arguments for %s\n", mode);
     return 2;

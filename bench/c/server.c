@@ -55,7 +55,8 @@ static void echo(void) {
       int fd = events[k].data.fd;
       if (fd == lfd) {
         int c;
-        while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
+               0) {
           int one = 1;
           setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
           ev.data.fd = c;
@@ -110,7 +111,8 @@ static void udp(void) {
   struct sockaddr_storage from;
   for (;;) {
     socklen_t len = sizeof from;
-    ssize_t r = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+    ssize_t r =
+        recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
     if (r >= 0) sendto(fd, buf, (size_t)r, 0, (struct sockaddr *)&from, len);
   }
 }
@@ -128,18 +130,25 @@ static void noop(long n) {
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (long i = 0; i < n; i++) poll(NULL, 0, 0);
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  printf("%.1f ns/call\n", ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / n);
+  printf("%.1f ns/call\n",
+         ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / n);
 }
 
 int main(int argc, char **argv) {
   alarm(120);
   const char *mode = argc > 1 ? argv[1] : "";
-  if (!strcmp(mode, "pingpong")) pingpong();
-  else if (!strcmp(mode, "echo")) echo();
-  else if (!strcmp(mode, "bulk")) bulk();
-  else if (!strcmp(mode, "udp")) udp();
-  else if (!strcmp(mode, "connrate")) connrate();
-  else if (!strcmp(mode, "noop") && argc == 3) noop(atol(argv[2]));
+  if (!strcmp(mode, "pingpong"))
+    pingpong();
+  else if (!strcmp(mode, "echo"))
+    echo();
+  else if (!strcmp(mode, "bulk"))
+    bulk();
+  else if (!strcmp(mode, "udp"))
+    udp();
+  else if (!strcmp(mode, "connrate"))
+    connrate();
+  else if (!strcmp(mode, "noop") && argc == 3)
+    noop(atol(argv[2]));
   else {
     fprintf(stderr, "usage: server pingpong|echo|bulk|udp|connrate|noop N\n");
     return 2;
