@@ -8,25 +8,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, F_GETFL, O_NONBLOCK, POLLERR, POLLHUP, POLLIN, POLLOUT,
   SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_ERROR, SO_REUSEADDR, type Sockaddr,
-  type PollFd, SocketError, accept, acceptSync, bind, close, connect, connectSync, fcntl, getpeername,
+  type PollFd, accept, acceptSync, bind, close, connect, connectSync, fcntl, getpeername,
   getsockname, getsockopt, listen, pollSync, readSync, setsockopt, socket, threadpool, writeSync,
 } from '../lib/index';
 import { openFds } from './helpers/fds';
 import {
   FAMILIES, anyAddr, closeAll, domainOf, listener, refusedPort, track, unixPath,
 } from './helpers/pairs';
+import { sysError } from './helpers/errors';
 
 const E = osConstants.errno;
-
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
 
 /**
  * Open fds, without the eventfd each libuv pool thread keeps as its wake-up

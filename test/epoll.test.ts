@@ -14,20 +14,12 @@ import {
 } from '../lib/index';
 import { openFds, sleep } from './helpers/fds';
 import { FAMILIES, closeAll, tcpPair, track } from './helpers/pairs';
+import { sysError } from './helpers/errors';
 
 const E = os.constants.errno;
 const isLinux = process.platform === 'linux';
 
 /** Runs fn, which must throw a SocketError, and returns it. */
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
 
 /** Awaits p, which must reject, and returns the reason. */
 async function rejection(p: Promise<unknown>): Promise<unknown> {

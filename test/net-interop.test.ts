@@ -15,19 +15,10 @@ import {
 } from '../lib/index';
 import { openFdsExceptWakeups as openFds } from './helpers/fds';
 import { closeAll, listener, track } from './helpers/pairs';
+import { sysError } from './helpers/errors';
 
 const linux = process.platform === 'linux';
 const LOOPBACK = { family: AF_INET, address: '127.0.0.1', port: 0 };
-
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
 
 /** A listening net.Server on 127.0.0.1 that echoes, and a connected client. */
 async function nodePair(): Promise<{ server: net.Server; client: net.Socket; accepted: net.Socket }> {

@@ -17,21 +17,13 @@ import { openFds, sleep } from './helpers/fds';
 import {
   FAMILIES, type Family, anyAddr, closeAll, domainOf, listener, refusedPort, tcpPair, track, udpPair,
 } from './helpers/pairs';
+import { sysError } from './helpers/errors';
 
 const E = os.constants.errno;
 /** How long a call that must not block may take (generous for a loaded CI machine). */
 const FAST_MS = 200;
 
 /** Runs fn, which must throw a SocketError, and returns it. */
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
 
 /** Awaits p, which must reject with a SocketError, and returns it. */
 async function asyncError(p: Promise<unknown>): Promise<SocketError> {

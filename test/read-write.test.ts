@@ -15,18 +15,9 @@ import {
 } from '../lib/index';
 import { openFds } from './helpers/fds';
 import { FAMILIES, closeAll, tcpPair, track, unixPath } from './helpers/pairs';
+import { sysError } from './helpers/errors';
 
 const E = osConstants.errno;
-
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
 
 /** struct timeval (64-bit) for SO_RCVTIMEO/SO_SNDTIMEO. */
 function timeval(ms: number): Buffer {

@@ -5,26 +5,16 @@ import { constants as osConstants, endianness } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AF_INET, AF_INET6, AF_UNIX, F_GETFL, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, O_NONBLOCK,
-  type PollFd, POLLERR, POLLIN, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, type Sockaddr, SocketError,
-  SOL_SOCKET, SO_RCVTIMEO, SO_SNDTIMEO, bind, close, connectSync, fcntl, getsockname, pollSync, recvSync,
+  type PollFd, POLLERR, POLLIN, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, type Sockaddr, SOL_SOCKET, SO_RCVTIMEO, SO_SNDTIMEO, bind, close, connectSync, fcntl, getsockname, pollSync, recvSync,
   recvfromSync, sendSync, sendtoSync, setsockopt, socket, socketpair,
 } from '../lib/index';
 import { openFds } from './helpers/fds';
 import {
   FAMILIES, type Family, closeAll, domainOf, tcpPair as rawTcpPair, track, udpPair as rawUdpPair,
 } from './helpers/pairs';
+import { sysError } from './helpers/errors';
 
 const E = osConstants.errno;
-
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
 
 /** 'addr' as lib/errors.ts prints it in a message. */
 function text(addr: Sockaddr): string {

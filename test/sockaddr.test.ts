@@ -6,42 +6,19 @@ import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AF_INET, AF_INET6, AF_UNIX, IPPROTO_IPV6, SOCK_DGRAM, SOCK_STREAM, type Sockaddr, SocketError,
-  type TraceRecord, acceptSync, bind, close, connectSync, getaddrinfoSync, getpeername,
-  getsockname, listen, onTrace, recvfromSync, sendtoSync, setsockopt, socket, AI_NUMERICHOST,
+  AF_INET, AF_INET6, AF_UNIX, IPPROTO_IPV6, SOCK_DGRAM, SOCK_STREAM, type Sockaddr, acceptSync, bind, close, connectSync, getaddrinfoSync, getpeername,
+  getsockname, listen, recvfromSync, sendtoSync, setsockopt, socket, AI_NUMERICHOST,
   AI_NUMERICSERV,
 } from '../lib/index';
 import { openFds } from './helpers/fds';
 import { closeAll, track, unixPath } from './helpers/pairs';
+import { sysError, throwsWithoutSyscall } from './helpers/errors';
 
 const E = osConstants.errno;
 /** <linux/in6.h>: getpeername() reports the flowinfo given to connect(). */
 const IPV6_FLOWINFO_SEND = 33;
 /** sizeof(sockaddr_un::sun_path) on Linux. */
 const SUN_PATH = 108;
-
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
-
-/** fn must throw `type` matching `message` before any system call (nothing is traced). */
-function throwsWithoutSyscall(fn: () => unknown, type: typeof TypeError | typeof RangeError, message: RegExp): void {
-  const records: TraceRecord[] = [];
-  const off = onTrace((r) => records.push(r));
-  try {
-    expect(fn).toThrow(type);
-    expect(fn).toThrow(message);
-  } finally {
-    off();
-  }
-  expect(records).toEqual([]);
-}
 
 /** A unique abstract name for this process. */
 let abstractCounter = 0;

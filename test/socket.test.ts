@@ -8,24 +8,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AF_INET, AF_INET6, AF_UNIX, FD_CLOEXEC, F_GETFD, F_GETFL, F_SETFD, F_SETFL, IPPROTO_TCP,
   IPPROTO_UDP, O_NONBLOCK, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM,
-  SOL_SOCKET, SO_DOMAIN, SO_PROTOCOL, SO_TYPE, SocketError, acceptSync, close, connectSync, fcntl,
+  SOL_SOCKET, SO_DOMAIN, SO_PROTOCOL, SO_TYPE, acceptSync, close, connectSync, fcntl,
   getpeername, getsockname, getsockopt, readSync, socket, socketpair, writeSync,
 } from '../lib/index';
 import { openFds } from './helpers/fds';
 import { closeAll, listener, tcpPair, track, unixPath } from './helpers/pairs';
+import { sysError } from './helpers/errors';
 
 const E = osConstants.errno;
 
 /** Runs fn, which must throw a SocketError, and returns it. */
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
 
 /** What /proc/self/fd/<fd> points to: 'socket:[inode]' for a socket. */
 function target(fd: number): string {

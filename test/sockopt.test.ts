@@ -8,24 +8,15 @@ import {
   AF_INET, AF_INET6, AF_UNIX, IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, SOCK_DGRAM, SOCK_STREAM,
   SOL_SOCKET, SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_PROTOCOL,
   SO_RCVBUF, SO_RCVTIMEO, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDTIMEO, SO_TYPE, SOCK_NONBLOCK,
-  SocketError, TCP_NODELAY, bind, close, connectSync, getsockname, getsockopt,
+  TCP_NODELAY, bind, close, connectSync, getsockname, getsockopt,
   listen, pollSync, POLLOUT, readSync, setsockopt, socket, socketpair,
 } from '../lib/index';
 import { openFds } from './helpers/fds';
 import { closeAll, refusedPort, track, unixPath } from './helpers/pairs';
+import { sysError } from './helpers/errors';
 
 const E = osConstants.errno;
 const LE = endianness() === 'LE';
-
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
 
 /** struct linger { int l_onoff; int l_linger; }. */
 function linger(onoff: number, secs: number): Buffer {

@@ -15,32 +15,10 @@ import {
 } from '../lib/index';
 import { openFdsExceptWakeups as openFds } from './helpers/fds';
 import { closeAll, listener, tcpPair, track, unixPath } from './helpers/pairs';
+import { sysError, throwsWithoutSyscall } from './helpers/errors';
 
 const LE = endianness() === 'LE';
 const linux = process.platform === 'linux';
-
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
-
-/** fn() must throw `type` matching `message` without making a system call. */
-function rejectsBeforeSyscall(fn: () => unknown, type: typeof TypeError | typeof RangeError, message: RegExp): void {
-  const records: TraceRecord[] = [];
-  const off = onTrace((r) => records.push(r));
-  try {
-    expect(fn).toThrow(type);
-    expect(fn).toThrow(message);
-  } finally {
-    off();
-  }
-  expect(records).toEqual([]);
-}
 
 /** struct timeval { time_t tv_sec; suseconds_t tv_usec; } on a 64-bit platform. */
 function timeval(sec: number, usec: number): Buffer {
@@ -141,14 +119,14 @@ describe.each([['SO_RCVTIMEO', SO_RCVTIMEO], ['SO_SNDTIMEO', SO_SNDTIMEO]] as co
 
   it.each([[-1], [-0.001], [NaN], [Infinity], [2 ** 31], [-Infinity]])('%s is a RangeError, before any system call', (bad) => {
     const fd = tcp();
-    rejectsBeforeSyscall(() => setsockopt(fd, SOL_SOCKET, opt, bad), RangeError,
+    throwsWithoutSyscall(() => setsockopt(fd, SOL_SOCKET, opt, bad), RangeError,
       /^The value of "value" for SO_(RCV|SND)TIMEO is out of range\. It must be >= 0 and <= 2147483647 \(milliseconds\)\./);
     expect(getsockopt(fd, SOL_SOCKET, opt)).toBe(0);
   });
 
   it.each([['true', true], ["'5'", '5'], ['{}', {}], ['null', null], ['5n', 5n]])('%s is a TypeError naming the option', (_s, bad) => {
     const fd = tcp();
-    rejectsBeforeSyscall(() => setsockopt(fd, SOL_SOCKET, opt, bad as never), TypeError,
+    throwsWithoutSyscall(() => setsockopt(fd, SOL_SOCKET, opt, bad as never), TypeError,
       /^The "value" argument for SO_(RCV|SND)TIMEO must be of type number \(milliseconds\) or a Uint8Array/);
   });
 });
@@ -227,7 +205,7 @@ describe('SO_LINGER as { onoff, linger }', () => {
     ['linger 1.5', { onoff: 1, linger: 1.5 }, RangeError, /"value\.linger" is out of range/],
   ] as const)('%s is rejected before any system call', (_s, bad, type, message) => {
     const fd = tcp();
-    rejectsBeforeSyscall(() => setsockopt(fd, SOL_SOCKET, SO_LINGER, bad as never), type, message);
+    throwsWithoutSyscall(() => setsockopt(fd, SOL_SOCKET, SO_LINGER, bad as never), type, message);
   });
 
   it('{ onoff: 1, linger: 0 }: close() resets the connection, and the peer reads ECONNRESET', () => {
@@ -288,7 +266,7 @@ describe.skipIf(!linux)('TCP_INFO (Linux, read-only)', () => {
 
   it('setsockopt is a TypeError naming it (before any system call); raw bytes still reach the kernel (ENOPROTOOPT)', () => {
     const fd = tcp();
-    rejectsBeforeSyscall(() => setsockopt(fd, IPPROTO_TCP, TCP_INFO, 1 as never), TypeError,
+    throwsWithoutSyscall(() => setsockopt(fd, IPPROTO_TCP, TCP_INFO, 1 as never), TypeError,
       /^The "optname" argument TCP_INFO is read-only/);
     expect(sysError(() => setsockopt(fd, IPPROTO_TCP, TCP_INFO, new Uint8Array(8)))).toMatchObject({ code: 'ENOPROTOOPT' });
   });
@@ -325,7 +303,7 @@ describe.skipIf(!linux)('SO_PEERCRED (Linux, read-only)', () => {
 
   it('setsockopt is a TypeError naming it', () => {
     const [a] = socketpair(AF_UNIX, SOCK_STREAM, 0).map(track);
-    rejectsBeforeSyscall(() => setsockopt(a, SOL_SOCKET, SO_PEERCRED, { pid: 1, uid: 0, gid: 0 } as never), TypeError,
+    throwsWithoutSyscall(() => setsockopt(a, SOL_SOCKET, SO_PEERCRED, { pid: 1, uid: 0, gid: 0 } as never), TypeError,
       /^The "optname" argument SO_PEERCRED is read-only/);
   });
 });
@@ -334,9 +312,9 @@ describe('options this platform lacks, and the raw form', () => {
   it('an option constant the platform does not define is undefined: a TypeError that says so', () => {
     const fd = tcp();
     const absent = (undefined as unknown) as number;
-    rejectsBeforeSyscall(() => getsockopt(fd, IPPROTO_TCP, absent), TypeError,
+    throwsWithoutSyscall(() => getsockopt(fd, IPPROTO_TCP, absent), TypeError,
       /^The "optname" argument must be of type number\. Received undefined \(an option constant this platform does not define/);
-    rejectsBeforeSyscall(() => setsockopt(fd, IPPROTO_TCP, absent, 1), TypeError, /this platform does not define/);
+    throwsWithoutSyscall(() => setsockopt(fd, IPPROTO_TCP, absent, 1), TypeError, /this platform does not define/);
   });
 
   it('a number the kernel does not know as an option is its ENOPROTOOPT, as in C', () => {

@@ -19,19 +19,11 @@ import { native } from '../lib/binding';
 import { Child, DIST_INDEX, fixture, killChildren } from './fixtures/child';
 import { openFds, sleep } from './helpers/fds';
 import { FAMILIES, closeAll, listener, tcpPair, track } from './helpers/pairs';
+import { sysError } from './helpers/errors';
 
 const E = os.constants.errno;
 
 /** Runs fn, which must throw a SocketError, and returns it. */
-function sysError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
 
 /** Resolves once `cond()` holds, polling every 2 ms; rejects after `ms`. */
 async function until(cond: () => boolean, ms = 2000, what = 'condition'): Promise<void> {
