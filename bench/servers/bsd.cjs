@@ -154,7 +154,12 @@ async function udp() {
 async function connrate() {
   const lfd = bound(SOCK_STREAM);
   if (mode === 'watch') {
-    b.watch(lfd, POLLIN, () => drain(() => b.close(b.acceptSync(lfd, SOCK_NONBLOCK).fd)));
+    // One connection per readiness, as for datagrams: draining until EAGAIN
+    // would throw once per connection here (one arrives at a time).
+    b.watch(lfd, POLLIN, () => drain(() => {
+      b.close(b.acceptSync(lfd, SOCK_NONBLOCK).fd);
+      return false;
+    }));
     return;
   }
   for (;;) b.close(mode === 'sync' ? b.acceptSync(lfd).fd : (await b.accept(lfd)).fd);
