@@ -425,8 +425,8 @@ export function connectSync(fd: number, addr: Sockaddr | SockaddrUnspec): 0 {
 export async function read(fd: number, buf: ArrayBufferView, nbytes?: number, opts?: CallOptions): Promise<number> {
   validateFd(fd);
   const n = validateBuffer(buf, nbytes);
-  keepForWorker(buf);
   const o = validateOptions(opts);
+  keepForWorker(buf); // Last: a call that throws leaves the buffer as it was.
   return runAsync({
     syscall: 'read', args: [fd, n],
     start: (cb) => native.read(fd, buf, n, cb),
@@ -455,8 +455,8 @@ export function readSync(fd: number, buf: ArrayBufferView, nbytes?: number): num
 export async function write(fd: number, buf: ArrayBufferView, nbytes?: number, opts?: CallOptions): Promise<number> {
   validateFd(fd);
   const n = validateBuffer(buf, nbytes);
-  keepForWorker(buf);
   const o = validateOptions(opts);
+  keepForWorker(buf); // Last: a call that throws leaves the buffer as it was.
   return runAsync({
     syscall: 'write', args: [fd, n],
     start: (cb) => native.write(fd, buf, n, cb),
@@ -484,8 +484,8 @@ export async function recv(fd: number, buf: ArrayBufferView, len: number | undef
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
   const f = validateFlags(flags);
-  keepForWorker(buf);
   const o = validateOptions(opts);
+  keepForWorker(buf); // Last: a call that throws leaves the buffer as it was.
   return runAsync({
     syscall: 'recv', args: [fd, n, f],
     start: (cb) => native.recv(fd, buf, n, f, cb),
@@ -514,8 +514,8 @@ export async function send(fd: number, buf: ArrayBufferView, len: number | undef
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
   const f = validateFlags(flags);
-  keepForWorker(buf);
   const o = validateOptions(opts);
+  keepForWorker(buf); // Last: a call that throws leaves the buffer as it was.
   return runAsync({
     syscall: 'send', args: [fd, n, f],
     start: (cb) => native.send(fd, buf, n, f, cb),
@@ -550,8 +550,8 @@ export async function recvfrom(fd: number, buf: ArrayBufferView, len: number | u
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
   const f = validateFlags(flags);
-  keepForWorker(buf);
   const o = validateOptions(opts);
+  keepForWorker(buf); // Last: a call that throws leaves the buffer as it was.
   return runAsync({
     syscall: 'recvfrom', args: [fd, n, f],
     start: (cb) => native.recvfrom(fd, buf, n, f, cb),
@@ -585,8 +585,8 @@ export async function sendto(fd: number, buf: ArrayBufferView, len: number | und
   const n = validateBuffer(buf, len, 'buf', 'len');
   const f = validateFlags(flags);
   const bytes = packAddr(fd, destAddr, 'destAddr');
-  keepForWorker(buf);
   const o = validateOptions(opts);
+  keepForWorker(buf); // Last: a call that throws leaves the buffer as it was.
   return runAsync({
     syscall: 'sendto', args: [fd, n, f, addressText(destAddr)], addr: destAddr,
     start: (cb) => native.sendto(fd, buf, n, f, bytes, cb),

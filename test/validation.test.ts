@@ -578,6 +578,20 @@ describe('sendmsg / recvmsg: msg', () => {
     expect(view.buffer.byteLength).toBe(0); // Transferred: it was not marked.
   });
 
+  it.each([
+    ['read', (v: Uint8Array) => read(good, v, undefined, { timeout: -1 })],
+    ['write', (v: Uint8Array) => write(good, v, undefined, { timeout: -1 })],
+    ['recv', (v: Uint8Array) => recv(good, v, v.length, 0, { timeout: -1 })],
+    ['send', (v: Uint8Array) => send(good, v, v.length, 0, { timeout: -1 })],
+    ['recvfrom', (v: Uint8Array) => recvfrom(good, v, v.length, 0, { timeout: -1 })],
+    ['sendto', (v: Uint8Array) => sendto(good, v, v.length, 0, AU, { timeout: -1 })],
+  ] as const)('%s that rejects on a bad opts leaves its buffer transferable', async (_fn, call) => {
+    const view = new Uint8Array(new ArrayBuffer(8));
+    await expectReject(() => call(view), RangeError, rangeMsg('opts.timeout'));
+    structuredClone(view.buffer, { transfer: [view.buffer] });
+    expect(view.buffer.byteLength).toBe(0); // Transferred: it was not marked.
+  });
+
   it('msg.controllen: an int from 0 to 65536', async () => {
     for (const bad of [-1, 65537, 2 ** 31]) {
       await expectThrow(() => recvmsgSync(good, { iov: [buf], controllen: bad }, 0), RangeError, rangeMsg('msg.controllen'));
