@@ -97,39 +97,46 @@ int64_t TimevalUs(const timeval& tv) {
   return int64_t{tv.tv_sec} * 1000000 + tv.tv_usec;
 }
 
+// o[name] = value as a data property: a setter a script put on
+// Object.prototype cannot take the field.
+void Field(Napi::Object o, const char* name, double value) {
+  o.DefineProperty(Napi::PropertyDescriptor::Value(
+      name, Napi::Number::New(o.Env(), value), napi_default_jsproperty));
+}
+
 Napi::Object TcpInfoObject(Napi::Env env, const tcp_info& ti) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("state", ti.tcpi_state);
-  o.Set("caState", ti.tcpi_ca_state);
-  o.Set("retransmits", ti.tcpi_retransmits);
-  o.Set("probes", ti.tcpi_probes);
-  o.Set("backoff", ti.tcpi_backoff);
-  o.Set("options", ti.tcpi_options);
-  o.Set("sndWscale", static_cast<uint32_t>(ti.tcpi_snd_wscale));
-  o.Set("rcvWscale", static_cast<uint32_t>(ti.tcpi_rcv_wscale));
-  o.Set("rto", ti.tcpi_rto);
-  o.Set("ato", ti.tcpi_ato);
-  o.Set("sndMss", ti.tcpi_snd_mss);
-  o.Set("rcvMss", ti.tcpi_rcv_mss);
-  o.Set("unacked", ti.tcpi_unacked);
-  o.Set("sacked", ti.tcpi_sacked);
-  o.Set("lost", ti.tcpi_lost);
-  o.Set("retrans", ti.tcpi_retrans);
-  o.Set("fackets", ti.tcpi_fackets);
-  o.Set("lastDataSent", ti.tcpi_last_data_sent);
-  o.Set("lastDataRecv", ti.tcpi_last_data_recv);
-  o.Set("lastAckRecv", ti.tcpi_last_ack_recv);
-  o.Set("pmtu", ti.tcpi_pmtu);
-  o.Set("rcvSsthresh", ti.tcpi_rcv_ssthresh);
-  o.Set("rtt", ti.tcpi_rtt);
-  o.Set("rttvar", ti.tcpi_rttvar);
-  o.Set("sndSsthresh", ti.tcpi_snd_ssthresh);
-  o.Set("sndCwnd", ti.tcpi_snd_cwnd);
-  o.Set("advmss", ti.tcpi_advmss);
-  o.Set("reordering", ti.tcpi_reordering);
-  o.Set("rcvRtt", ti.tcpi_rcv_rtt);
-  o.Set("rcvSpace", ti.tcpi_rcv_space);
-  o.Set("totalRetrans", ti.tcpi_total_retrans);
+  Field(o, "state", ti.tcpi_state);
+  Field(o, "caState", ti.tcpi_ca_state);
+  Field(o, "retransmits", ti.tcpi_retransmits);
+  Field(o, "probes", ti.tcpi_probes);
+  Field(o, "backoff", ti.tcpi_backoff);
+  Field(o, "options", ti.tcpi_options);
+  Field(o, "sndWscale", static_cast<uint32_t>(ti.tcpi_snd_wscale));
+  Field(o, "rcvWscale", static_cast<uint32_t>(ti.tcpi_rcv_wscale));
+  Field(o, "rto", ti.tcpi_rto);
+  Field(o, "ato", ti.tcpi_ato);
+  Field(o, "sndMss", ti.tcpi_snd_mss);
+  Field(o, "rcvMss", ti.tcpi_rcv_mss);
+  Field(o, "unacked", ti.tcpi_unacked);
+  Field(o, "sacked", ti.tcpi_sacked);
+  Field(o, "lost", ti.tcpi_lost);
+  Field(o, "retrans", ti.tcpi_retrans);
+  Field(o, "fackets", ti.tcpi_fackets);
+  Field(o, "lastDataSent", ti.tcpi_last_data_sent);
+  Field(o, "lastDataRecv", ti.tcpi_last_data_recv);
+  Field(o, "lastAckRecv", ti.tcpi_last_ack_recv);
+  Field(o, "pmtu", ti.tcpi_pmtu);
+  Field(o, "rcvSsthresh", ti.tcpi_rcv_ssthresh);
+  Field(o, "rtt", ti.tcpi_rtt);
+  Field(o, "rttvar", ti.tcpi_rttvar);
+  Field(o, "sndSsthresh", ti.tcpi_snd_ssthresh);
+  Field(o, "sndCwnd", ti.tcpi_snd_cwnd);
+  Field(o, "advmss", ti.tcpi_advmss);
+  Field(o, "reordering", ti.tcpi_reordering);
+  Field(o, "rcvRtt", ti.tcpi_rcv_rtt);
+  Field(o, "rcvSpace", ti.tcpi_rcv_space);
+  Field(o, "totalRetrans", ti.tcpi_total_retrans);
   return o;
 }
 
@@ -151,8 +158,8 @@ Napi::Value GetsockoptStruct(const Napi::CallbackInfo& info) {
       linger l{};
       if (int err = GetStruct(fd, opt, &l)) return Napi::Number::New(env, err);
       Napi::Object o = Napi::Object::New(env);
-      o.Set("onoff", l.l_onoff);
-      o.Set("linger", l.l_linger);
+      Field(o, "onoff", l.l_onoff);
+      Field(o, "linger", l.l_linger);
       value = o;
       break;
     }
@@ -170,9 +177,9 @@ Napi::Value GetsockoptStruct(const Napi::CallbackInfo& info) {
       if (int err = GetStruct(fd, opt, &cred))
         return Napi::Number::New(env, err);
       Napi::Object o = Napi::Object::New(env);
-      o.Set("pid", static_cast<double>(cred.pid));
-      o.Set("uid", static_cast<double>(cred.uid));
-      o.Set("gid", static_cast<double>(cred.gid));
+      Field(o, "pid", static_cast<double>(cred.pid));
+      Field(o, "uid", static_cast<double>(cred.uid));
+      Field(o, "gid", static_cast<double>(cred.gid));
       value = o;
 #endif
       break;

@@ -178,6 +178,23 @@ describe('SO_RCVTIMEO / SO_SNDTIMEO time out a blocking call with EAGAIN', () =>
 });
 
 describe('SO_LINGER as { onoff, linger }', () => {
+  it('its fields are the object\'s own even with setters on Object.prototype', () => {
+    const fd = tcp();
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, { onoff: 1, linger: 7 });
+    const taken: unknown[] = [];
+    for (const key of ['onoff', 'linger']) {
+      Object.defineProperty(Object.prototype, key, { configurable: true, set: (v) => taken.push(v) });
+    }
+    let got: unknown;
+    try {
+      got = getsockopt(fd, SOL_SOCKET, SO_LINGER);
+    } finally {
+      for (const key of ['onoff', 'linger']) delete (Object.prototype as Record<string, unknown>)[key];
+    }
+    expect(taken).toEqual([]);
+    expect(got).toEqual({ onoff: 1, linger: 7 });
+  });
+
   it('is { onoff: 0, linger: 0 } by default; { 1, 7 } reads back as { 1, 7 }; off again', () => {
     const fd = tcp();
     expect(getsockopt(fd, SOL_SOCKET, SO_LINGER)).toEqual({ onoff: 0, linger: 0 });
