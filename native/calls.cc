@@ -164,9 +164,19 @@ ssize_t AcceptOp::Sync() {
   std::shared_ptr<std::mutex> lock = AcceptLockIfInUse(fd);
   if (!lock || IsNonBlocking(fd) || !IsListening(fd))
     return Accept(fd, &peer, flags);
+  // As accept(2) would: SO_RCVTIMEO bounds the wait (then EAGAIN).
+  int timeout_ms = SocketTimeoutMs(fd, POLLIN);
+  int64_t deadline =
+      timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
   for (;;) {
+    int wait_ms = -1;
+    if (deadline >= 0) {
+      int64_t left = deadline - NowNs();
+      if (left <= 0) return -EAGAIN;
+      wait_ms = static_cast<int>((left + 999999) / 1000000);
+    }
     pollfd p = {fd, POLLIN, 0};
-    if (::poll(&p, 1, -1) < 0 && errno != EINTR) return -errno;
+    if (::poll(&p, 1, wait_ms) < 0 && errno != EINTR) return -errno;
     ssize_t r = AcceptWhenReady(fd, &peer, flags, *lock);
     if (r != -EAGAIN) return r;
   }

@@ -10,11 +10,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AF_INET, AF_INET6, AF_UNIX, AI_NUMERICHOST, AI_NUMERICSERV, IPPROTO_TCP, IPPROTO_UDP,
   MSG_DONTWAIT, MSG_PEEK, O_NONBLOCK, F_GETFL, F_SETFL, POLLIN, POLLNVAL, POLLOUT, SHUT_WR,
-  SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM,
+  SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_RCVTIMEO,
   SocketError, type PollFd, type Sockaddr,
   accept, acceptSync, bind, close, connect, connectSync, fcntl, getaddrinfo, getaddrinfoSync,
   getpeername, getsockname, poll, pollSync, read, readSync, recv, recvSync, recvfrom,
-  recvfromSync, send, sendSync, sendto, sendtoSync, shutdown, socket, socketpair, threadpool,
+  recvfromSync, send, sendSync, sendto, sendtoSync, setsockopt, shutdown, socket, socketpair, threadpool,
   write, writeSync,
 } from '../lib/index';
 import { Child, fixture, killChildren } from './fixtures/child';
@@ -178,6 +178,21 @@ describe('accept(2) on sockets that cannot accept', () => {
     const exit = await child.exited;
     expect(exit.code).toBe(0);
   }, 15_000);
+
+  it('acceptSync() keeps SO_RCVTIMEO even while an accept() is pending on the same socket', async () => {
+    const l = listener('ipv4');
+    const ac = new AbortController();
+    const pending = accept(l.fd, { signal: ac.signal });
+    for (let i = 0; i < 500 && threadpool().busy < 1; i++) await sleep(1);
+    setsockopt(l.fd, SOL_SOCKET, SO_RCVTIMEO, 300);
+    const t0 = performance.now();
+    expect(() => acceptSync(l.fd)).toThrow(expect.objectContaining({ code: 'EAGAIN', syscall: 'accept' }));
+    const ms = performance.now() - t0;
+    expect(ms).toBeGreaterThanOrEqual(250);
+    expect(ms).toBeLessThan(2000);
+    ac.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+  });
 
   it('fails with EBADF on a closed fd', async () => {
     const fd = socket(AF_INET, SOCK_STREAM, 0);
