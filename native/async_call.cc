@@ -165,6 +165,7 @@ void AsyncCallBase::Work(uv_work_t* req) {
   // uv_cancel could dequeue it: do not start the call at all.
   int cancelled = self->inflight_.cancelled();
   self->result_ = cancelled != 0 ? -cancelled : self->Execute();
+  self->CallDone();
   self->ended_at_ = NowNs();
   // Released here, not in AfterWork: a close() deferred until this call left
   // happens now, and does not depend on the event loop running again.
@@ -178,6 +179,7 @@ void AsyncCallBase::AfterWork(uv_work_t* req, int status) {
     // Dequeued before a worker took it (Cancel or teardown).
     g_pool_counters.fetch_sub(kPoolQueued, std::memory_order_relaxed);
     self->ReleaseFds();
+    self->CallDone();
     int err = self->inflight_.cancelled();
     self->result_ = -(err != 0 ? err : ECANCELED);
     self->ended_at_ = self->started_at_ = NowNs();

@@ -41,7 +41,10 @@ class AsyncCallBase {
   // -EBADF when an fd is being closed (nothing is queued then).
   int64_t Start();
 
-  virtual ssize_t Execute() = 0;                 // Worker thread.
+  virtual ssize_t Execute() = 0;  // Worker thread.
+  // The system call is over, or will never run: free what only it needed
+  // (sendmsg's duplicated fds) before JS hears of the result.
+  virtual void CallDone() = 0;
   virtual Napi::Value Extra(Napi::Env env) = 0;  // Main thread, after Execute.
   // A result nobody received (teardown, or the callback could not run):
   // release what it owns (an accepted fd, fds received with SCM_RIGHTS).
@@ -116,11 +119,8 @@ class AsyncCall final : public AsyncCallBase {
   AsyncCall(AddonData* data, Op&& op, Napi::Value pin, Napi::Function cb)
       : AsyncCallBase(data, cb, pin), op_(std::move(op)) {}
 
-  ssize_t Execute() override {
-    ssize_t r = RunAsync(op_, inflight_);
-    op_.CallDone();
-    return r;
-  }
+  ssize_t Execute() override { return RunAsync(op_, inflight_); }
+  void CallDone() override { op_.CallDone(); }
   void Discard(ssize_t result) override { DiscardResult(op_, result); }
   bool UsesFd(int fd) const override {
     bool uses = false;

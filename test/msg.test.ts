@@ -408,6 +408,31 @@ describe('the fds sendmsg() passes are resolved at the call (duplicates, as the 
   });
 });
 
+describe('the duplicates of a call aborted while still queued for a worker', () => {
+  it('are closed before the rejection is seen', async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, 0);
+    track(a);
+    track(b);
+    const [p, q] = unixPair();
+    // Every pool thread blocked in a read: the sendmsg waits in libuv's queue.
+    const { size } = threadpool();
+    const holders = Array.from({ length: size }, () => socketpair(AF_UNIX, SOCK_STREAM, 0).map(track));
+    const reads = holders.map(([x]) => recvmsg(x, { iov: [Buffer.alloc(1)] }, 0));
+    for (let i = 0; i < 1000 && threadpool().busy < size; i++) await sleep(1);
+    const before = fdTargets();
+    const ac = new AbortController();
+    const pending = sendmsg(a, { iov: [Buffer.from('!')], control: rights([p, q]) }, 0, { signal: ac.signal }).catch((e: unknown) => e);
+    expect(threadpool().queued).toBe(1);
+    expect(newFds(before)).toHaveLength(2);
+    ac.abort();
+    expect(await pending).toBeInstanceOf(AbortError);
+    expect(newFds(before)).toEqual([]);
+    for (const [, y] of holders) writeSync(y, Buffer.from('.'));
+    await Promise.all(reads);
+    expect(() => recvmsgSync(b, { iov: [Buffer.alloc(1)] }, MSG_DONTWAIT)).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+  });
+});
+
 describe('recvmsg(MSG_WAITALL) cut by a reset (peer SO_LINGER { 1, 0 } then close)', () => {
   it('gives the bytes it has, then ECONNRESET on the next recvmsg (as C): the gather does not consume the error', async () => {
     const { client, server } = tcpPair('ipv4');
