@@ -46,8 +46,8 @@ function fdOfHandle(handle: HandleWrap | null | undefined): number {
  * The fd of a connected `net.Socket`, a listening `net.Server` or a bound
  * `dgram.Socket`, for setsockopt()/getsockopt()/getsockname()… on it. Node
  * still owns the fd: it is non-blocking, Node reads and writes it and closes
- * it; never close() it (that throws here while Node's socket holds it), and
- * don't read or write it behind Node's back.
+ * it; never close() or watch() it (both throw here while Node's socket holds
+ * it: Node polls it itself), and don't read or write it behind Node's back.
  * Not a C call: Node's handle's fd (`uv_fileno()`).
  * @throws TypeError for anything else, or when there is no fd (yet): not
  *   connected, not listening, not bound, closed — or on Windows, where sockets have none.

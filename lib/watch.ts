@@ -4,6 +4,7 @@
 import * as os from 'node:os';
 import { native } from './binding';
 import { type SocketError, socketError } from './errors';
+import { nodeOwnerOf } from './interop';
 import { validateFd, validateFunction, validateInt } from './validate';
 
 export type WatchListener = (err: SocketError | null, revents: number) => void;
@@ -109,6 +110,11 @@ export function watch(fd: number, events: number, listener: WatchListener): Watc
   validateFd(fd);
   validateInt(events, 'events', 0, 0x7fff);
   validateFunction(listener, 'listener');
+  const nodeOwner = nodeOwnerOf(fd);
+  if (nodeOwner !== undefined) {
+    // Node's own handle polls it: a second uv_poll_t would take its epoll registration.
+    throw new TypeError(`The "fd" argument ${fd} belongs to a ${nodeOwner} (from fdOf()): Node already polls it`);
+  }
   if (watchers.has(fd)) throw socketError(EEXIST, 'watch');
   const id = native.watchStart(fd, events, owner);
   if (id < 0) throw socketError(-id, 'watch');

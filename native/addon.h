@@ -46,6 +46,7 @@ struct AddonData {
                                    // re-reads the array's info.
   int32_t* watch_queue_data = nullptr;
   uint32_t watch_queue_capacity = 0;
+  uint32_t watch_batch = 1;  // Which Flush the queued entries are for.
 };
 
 inline AddonData* DataOf(const Napi::CallbackInfo& info) {

@@ -25,6 +25,11 @@ struct PollWatcher {
   // close() restores the status flags the fd had before the watch.
   int saved_flags;
   uint32_t owner;  // Index of its dispatcher.
+  // Its entry in the queue, if it has one for the coming Flush: libuv may
+  // report a ready fd several times in one poll phase (it repeats
+  // epoll_wait while 1024 events come back), and each gets one entry.
+  uint32_t queued_batch = 0;
+  uint32_t queued_at = 0;
 };
 
 namespace {
@@ -58,22 +63,36 @@ PollWatcher* Find(const Napi::CallbackInfo& info) {
 constexpr uint32_t kQueueHeader = 2;  // [count, next]
 constexpr uint32_t kEntry = 4;        // (id, status, revents, owner)
 
-// A queue of `capacity` entries, keeping the entries already queued.
-void GrowQueue(AddonData* data, uint32_t capacity) {
-  Napi::Env env(data->env);
-  Napi::HandleScope scope(env);
-  Napi::Int32Array queue =
-      Napi::Int32Array::New(env, kQueueHeader + size_t{capacity} * kEntry);
-  if (data->watch_queue_data != nullptr) {
-    std::memcpy(queue.Data(), data->watch_queue_data,
-                (kQueueHeader + size_t{data->watch_queue_capacity} * kEntry) *
-                    sizeof(int32_t));
+// A queue of `capacity` entries, keeping the entries already queued. Raw
+// N-API with every status checked: it runs in a libuv callback, where a C++
+// exception would end the process, and JS may already be unable to run.
+bool GrowQueue(AddonData* data, uint32_t capacity) {
+  napi_env env = data->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
+  size_t length = kQueueHeader + size_t{capacity} * kEntry;
+  void* bytes = nullptr;
+  napi_value buffer, queue;
+  napi_ref ref = nullptr;
+  bool ok = napi_create_arraybuffer(env, length * sizeof(int32_t), &bytes,
+                                    &buffer) == napi_ok &&
+            napi_create_typedarray(env, napi_int32_array, length, buffer, 0,
+                                   &queue) == napi_ok &&
+            napi_create_reference(env, queue, 1, &ref) == napi_ok;
+  if (ok) {
+    if (data->watch_queue_data != nullptr) {
+      std::memcpy(bytes, data->watch_queue_data,
+                  (kQueueHeader + size_t{data->watch_queue_capacity} * kEntry) *
+                      sizeof(int32_t));
+    }
+    if (data->watch_queue != nullptr)
+      napi_delete_reference(env, data->watch_queue);
+    data->watch_queue = ref;
+    data->watch_queue_data = static_cast<int32_t*>(bytes);
+    data->watch_queue_capacity = capacity;
   }
-  if (data->watch_queue != nullptr)
-    napi_delete_reference(env, data->watch_queue);
-  napi_create_reference(env, queue, 1, &data->watch_queue);
-  data->watch_queue_data = queue.Data();
-  data->watch_queue_capacity = capacity;
+  napi_close_handle_scope(env, scope);
+  return ok;
 }
 
 // Hands the iteration's queue to the dispatcher of the next entry's owner,
@@ -83,24 +102,28 @@ void GrowQueue(AddonData* data, uint32_t capacity) {
 void Flush(uv_check_t* check) {
   auto* data = static_cast<AddonData*>(check->data);
   uv_check_stop(check);
-  int32_t* q = data->watch_queue_data;
+  data->watch_batch++;  // Entries queued from now on are for the next Flush.
   if (data->tearing_down) {
-    q[0] = 0;
+    data->watch_queue_data[0] = 0;
     return;
   }
-  q[1] = 0;
   Napi::HandleScope scope(data->env);
-  napi_value args[1];
-  napi_get_reference_value(data->env, data->watch_queue, &args[0]);
-  while (q[1] < q[0] && !data->tearing_down) {
+  // The queue is looked up again on each pass: a listener that runs the loop
+  // itself (a nested uv_run) may have made it grow.
+  for (;;) {
+    int32_t* q = data->watch_queue_data;
+    if (q[1] >= q[0] || data->tearing_down) break;
     int32_t before = q[1];
     uint32_t owner = static_cast<uint32_t>(
         q[kQueueHeader + size_t{static_cast<uint32_t>(before)} * kEntry + 3]);
+    napi_value args[1];
+    napi_get_reference_value(data->env, data->watch_queue, &args[0]);
     MakeCallback(data, data->watch_dispatchers[owner].Value(), 1, args);
     // No progress: the dispatcher itself failed (termination).
-    if (q[1] == before) break;
+    if (data->watch_queue_data == q && q[1] == before) break;
   }
-  q[0] = 0;
+  data->watch_queue_data[0] = 0;
+  data->watch_queue_data[1] = 0;
 }
 
 // Queues (id, status, revents); status 0 or -errno (libuv's errors are -errno).
@@ -116,12 +139,28 @@ void OnPoll(uv_poll_t* handle, int status, int events) {
     error_bit = POLLERR;
   }
   uint32_t n = static_cast<uint32_t>(data->watch_queue_data[0]);
-  if (n == data->watch_queue_capacity) GrowQueue(data, n * 2);
+  int revents = FromUv(events) | error_bit;
+  // (Not once its listener has been called: a nested uv_run in a listener
+  // may poll again mid-batch; that is a new entry.)
+  uint32_t next = static_cast<uint32_t>(data->watch_queue_data[1]);
+  if (w->queued_batch == data->watch_batch && w->queued_at < n &&
+      w->queued_at >= next) {
+    // Reported again in this poll phase: one entry, one listener call.
+    int32_t* entry =
+        data->watch_queue_data + kQueueHeader + size_t{w->queued_at} * kEntry;
+    if (entry[1] == 0) entry[1] = status;
+    entry[2] |= revents;
+    return;
+  }
+  // A queue that cannot grow (JS can no longer run): nobody would hear it.
+  if (n == data->watch_queue_capacity && !GrowQueue(data, n * 2)) return;
   int32_t* entry = data->watch_queue_data + kQueueHeader + size_t{n} * kEntry;
   entry[0] = static_cast<int32_t>(w->id);
   entry[1] = status;
-  entry[2] = FromUv(events) | error_bit;
+  entry[2] = revents;
   entry[3] = static_cast<int32_t>(w->owner);
+  w->queued_batch = data->watch_batch;
+  w->queued_at = n;
   data->watch_queue_data[0] = static_cast<int32_t>(n + 1);
   if (n == 0) uv_check_start(&data->watch_flush, Flush);
 }
@@ -164,6 +203,16 @@ Napi::Value WatchStart(const Napi::CallbackInfo& info) {
   }
   int saved_flags = fcntl(fd, F_GETFL);
   if (saved_flags < 0) return Napi::Number::New(info.Env(), -errno);
+  // One uv_poll_t per fd and loop: a second one would take the fd's epoll
+  // registration from the first, and libuv aborts when either closes. (Each
+  // copy of the library sharing this addon checks only its own watchers.)
+  for (const auto& entry : data->watchers) {
+    PollWatcher* other = entry.second;
+    if (other->fd == fd &&
+        !uv_is_closing(reinterpret_cast<uv_handle_t*>(&other->handle))) {
+      return Napi::Number::New(info.Env(), -EEXIST);
+    }
+  }
   auto* w = new PollWatcher{};
   w->data = data;
   w->fd = fd;
@@ -236,7 +285,9 @@ void CloseAllWatchers(AddonData* data) {
 }
 
 void InitWatch(Napi::Env env, Napi::Object exports, AddonData* data) {
-  GrowQueue(data, 64);
+  if (!GrowQueue(data, 64)) {
+    throw Napi::Error::New(env, "watch(): cannot allocate its queue");
+  }
   uv_check_init(data->loop, &data->watch_flush);
   data->watch_flush.data = data;
   // Runs only in iterations with readiness queued; never keeps the loop alive.

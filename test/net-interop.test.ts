@@ -9,9 +9,9 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AF_INET, F_GETFL, IPPROTO_TCP, O_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF,
+  AF_INET, F_GETFL, IPPROTO_TCP, O_NONBLOCK, POLLIN, SOCK_STREAM, SOL_SOCKET, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF,
   SocketError, TCP_ESTABLISHED, TCP_INFO, TCP_NODELAY, type SockaddrIn, accept, bind, close, connectSync, fcntl, fdOf,
-  getpeername, getsockname, getsockopt, listen, read, setsockopt, socket, threadpool, write,
+  getpeername, getsockname, getsockopt, listen, read, setsockopt, socket, threadpool, watch, write,
 } from '../lib/index';
 import { openFdsExceptWakeups as openFds } from './helpers/fds';
 import { closeAll, listener, track } from './helpers/pairs';
@@ -167,6 +167,17 @@ describe('fdOf(): the fd under a Node socket', () => {
     await once(client, 'close');
     expect(isClosed(fd)).toBe(true);
     expect(sysError(() => close(fd))).toMatchObject({ code: 'EBADF', syscall: 'close' });
+  });
+
+  it('watch() of an fd Node owns is a TypeError (Node polls it already), and Node\'s socket keeps working', async () => {
+    const { server, client } = await nodePair();
+    cleanups.push(() => closeServer(server));
+    const fd = fdOf(client);
+    expect(() => watch(fd, POLLIN, () => undefined)).toThrow(`The "fd" argument ${fd} belongs to a net.Socket (from fdOf()): Node already polls it`);
+    const echoed = once(client, 'data');
+    client.write('still');
+    expect(String((await echoed)[0])).toBe('still');
+    client.destroy();
   });
 });
 

@@ -446,6 +446,19 @@ describe('watch(): fds ready in one loop iteration (delivered as one batch)', ()
     });
   }
 
+  it('more ready fds than libuv takes from one epoll_wait (1024): still one listener call per fd per iteration', async () => {
+    const fds = readyPairs(1100);
+    const calls = new Map<number, number>();
+    for (const fd of fds) {
+      // Level-triggered and never read: ready again in every iteration.
+      tracked(watch(fd, POLLIN, () => calls.set(fd, (calls.get(fd) ?? 0) + 1)));
+    }
+    // The first poll phase that sees them, then the check phase: the batch, then an immediate.
+    for (let i = 0; i < 100 && calls.size === 0; i++) await new Promise((resolve) => setImmediate(resolve));
+    const counts = new Set(fds.map((fd) => calls.get(fd) ?? 0));
+    expect([...counts]).toEqual([1]);
+  }, 20_000);
+
   it('each listener runs once per readiness; one that closes the other watchers first means they are not called', async () => {
     const fds = readyPairs(16);
     const called: number[] = [];
@@ -538,6 +551,19 @@ describe('watch(): fds ready in one loop iteration (delivered as one batch)', ()
     } finally {
       for (const w of distWatchers) w.close();
     }
+  });
+
+  it('two copies of the library cannot both watch one fd: the second gets EEXIST, the first keeps its events', async () => {
+    const load = createRequire(__filename);
+    const dist = load(DIST_INDEX) as typeof import('../lib/index');
+    const [fd] = readyPairs(1);
+    let calls = 0;
+    tracked(watch(fd, POLLIN, () => {
+      calls++;
+      readSync(fd, Buffer.alloc(16));
+    }));
+    expect(() => dist.watch(fd, POLLIN, () => undefined)).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'watch' }));
+    await until(() => calls === 1, 2000, 'the first watcher\'s event');
   });
 
   it('a listener that throws: the error reaches \'uncaughtException\' before the next listener runs, and the others all run (child process)', async () => {
