@@ -431,7 +431,7 @@ const BAD_ADDRS: [string, unknown, ErrorType, (n: string) => RegExp][] = [
   ['family 1.5', { family: 1.5, path: '/x' }, RangeError, (n) => rangeMsg(`${n}.family`)],
   ['an unknown family', { family: 9999 }, RangeError, (n) => typeMsg(`${n}.family`)],
   ['a numeric address', { family: AF_INET, address: 0x7f000001, port: 1 }, TypeError, (n) => typeMsg(`${n}.address`)],
-  ['a bad IPv4 address', { family: AF_INET, address: '1.2.3.256', port: 1 }, TypeError, (n) => typeMsg(`${n}.address`)],
+  ['a bad IPv4 address', { family: AF_INET, address: '127.0.0.256', port: 1 }, TypeError, (n) => typeMsg(`${n}.address`)],
   ['port -1', { family: AF_INET, address: '127.0.0.1', port: -1 }, RangeError, (n) => rangeMsg(`${n}.port`)],
   ['port 65536', { family: AF_INET, address: '127.0.0.1', port: 65536 }, RangeError, (n) => rangeMsg(`${n}.port`)],
   ["port '80'", { family: AF_INET, address: '127.0.0.1', port: '80' }, TypeError, (n) => typeMsg(`${n}.port`)],
