@@ -22,6 +22,7 @@ import { sleep } from './helpers/fds';
 import {
   FAMILIES, type Family, closeAll, domainOf, listener, refusedPort, tcpPair, track, udpPair, unixPath,
 } from './helpers/pairs';
+import { rejection } from './helpers/errors';
 
 const E = os.constants.errno;
 
@@ -47,16 +48,6 @@ afterEach(async () => {
   expect(openSockets()).toEqual(baseline);
   expect(threadpool()).toMatchObject({ busy: 0, queued: 0 });
 });
-
-/** The rejection of `p` (fails the test if it resolves). */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 /** What `fn` throws (fails the test if it returns). */
 function thrown(fn: () => unknown): unknown {

@@ -14,30 +14,10 @@ import {
 } from '../lib/index';
 import { openFds, sleep } from './helpers/fds';
 import { FAMILIES, closeAll, tcpPair, track } from './helpers/pairs';
-import { sysError } from './helpers/errors';
+import { rejection, settleFlag, sysError } from './helpers/errors';
 
 const E = os.constants.errno;
 const isLinux = process.platform === 'linux';
-
-/** Runs fn, which must throw a SocketError, and returns it. */
-
-/** Awaits p, which must reject, and returns the reason. */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  return expect.fail('expected the promise to reject');
-}
-
-function settleFlag<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
-  let done = false;
-  const promise = p.finally(() => {
-    done = true;
-  });
-  return { promise, settled: () => done };
-}
 
 /** A connected AF_UNIX stream pair [a, b], both tracked. */
 function pair(): [number, number] {

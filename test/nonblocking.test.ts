@@ -23,7 +23,6 @@ const E = os.constants.errno;
 /** How long a call that must not block may take (generous for a loaded CI machine). */
 const FAST_MS = 200;
 
-/** Runs fn, which must throw a SocketError, and returns it. */
 
 /** Awaits p, which must reject with a SocketError, and returns it. */
 async function asyncError(p: Promise<unknown>): Promise<SocketError> {

@@ -11,27 +11,9 @@ import {
 } from '../lib/index';
 import { openFds, sleep } from './helpers/fds';
 import { FAMILIES, closeAll, tcpPair, track } from './helpers/pairs';
+import { rejection, settleFlag } from './helpers/errors';
 
 const E = os.constants.errno;
-
-/** Awaits p, which must reject, and returns the reason. */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  return expect.fail('expected the promise to reject');
-}
-
-/** Tracks whether a promise has settled, without changing its outcome. */
-function watchSettle<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
-  let done = false;
-  const promise = p.finally(() => {
-    done = true;
-  });
-  return { promise, settled: () => done };
-}
 
 /** Occupies every pool thread at once, so each has created its wake-up fd (before fd baselines and POLLNVAL checks). */
 async function warmPool(): Promise<void> {
@@ -67,7 +49,7 @@ describe('poll(2) async: many sockets, one worker', () => {
     const pairs = [tcpPair(family), tcpPair(family), tcpPair(family), tcpPair(family)];
     const fds: PollFd[] = pairs.map((p) => ({ fd: p.server, events: POLLIN }));
     const entries = [...fds];
-    const p = watchSettle(poll(fds, -1));
+    const p = settleFlag(poll(fds, -1));
     await sleep(50);
     expect(p.settled()).toBe(false);
     // One worker for the four sockets.
@@ -111,7 +93,7 @@ describe('poll(2) async: many sockets, one worker', () => {
   it('runs many polls concurrently, each resolved by its own socket', async () => {
     const pairs = [tcpPair('ipv4'), tcpPair('ipv4'), tcpPair('ipv4')];
     const sets = pairs.map((p) => [{ fd: p.server, events: POLLIN }] as PollFd[]);
-    const pending = sets.map((fds) => watchSettle(poll(fds, 5000)));
+    const pending = sets.map((fds) => settleFlag(poll(fds, 5000)));
     await sleep(30);
     writeSync(pairs[1].client, Buffer.from('b'));
     expect(await pending[1].promise).toBe(1);
@@ -236,7 +218,7 @@ describe('poll(2): POLLNVAL and POLLHUP', () => {
   it('AF_UNIX: POLLIN|POLLHUP after the peer closes, and POLLHUP even when not asked for', async () => {
     const [a, b] = socketpair(AF_UNIX, SOCK_STREAM).map(track);
     const fds: PollFd[] = [{ fd: b, events: POLLIN }];
-    const p = watchSettle(poll(fds, 5000));
+    const p = settleFlag(poll(fds, 5000));
     await sleep(30);
     expect(p.settled()).toBe(false);
     close(a);

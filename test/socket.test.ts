@@ -17,7 +17,6 @@ import { sysError } from './helpers/errors';
 
 const E = osConstants.errno;
 
-/** Runs fn, which must throw a SocketError, and returns it. */
 
 /** What /proc/self/fd/<fd> points to: 'socket:[inode]' for a socket. */
 function target(fd: number): string {

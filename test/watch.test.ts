@@ -23,7 +23,6 @@ import { sysError } from './helpers/errors';
 
 const E = os.constants.errno;
 
-/** Runs fn, which must throw a SocketError, and returns it. */
 
 /** Resolves once `cond()` holds, polling every 2 ms; rejects after `ms`. */
 async function until(cond: () => boolean, ms = 2000, what = 'condition'): Promise<void> {

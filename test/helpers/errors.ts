@@ -26,3 +26,22 @@ export function throwsWithoutSyscall(fn: () => unknown, type: typeof TypeError |
   }
   expect(records).toEqual([]);
 }
+
+/** The reason p rejects with (fails the test if it resolves). */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  return expect.fail('expected the promise to reject');
+}
+
+/** p, and whether it has settled yet, without changing its outcome. */
+export function settleFlag<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
+  let done = false;
+  const promise = p.finally(() => {
+    done = true;
+  });
+  return { promise, settled: () => done };
+}
