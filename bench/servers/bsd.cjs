@@ -21,7 +21,8 @@ function bound(type) {
 
 const buf = Buffer.alloc(65536);
 
-// Calls fn until it fails with EAGAIN (a non-blocking fd is drained).
+// Calls fn until it returns false (one call per readiness) or fails with
+// EAGAIN (a non-blocking fd drained).
 function drain(fn) {
   for (;;) {
     try {
