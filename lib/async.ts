@@ -36,7 +36,7 @@ function abortError(signal: AbortSignal): AbortError {
 
 export interface AsyncSpec<T> {
   syscall: string;
-  /** For the trace and the error message. */
+  /** For the trace. */
   args: unknown[];
   addr?: Sockaddr | null;
   /** Queues the native call; returns its id, or -errno if it could not start. */

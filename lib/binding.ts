@@ -81,7 +81,12 @@ export interface Native {
   epoll_waitSync(epfd: number, maxevents: number, timeoutMs: number, out: Float64Array): number;
   epoll_wait(epfd: number, maxevents: number, timeoutMs: number, out: Float64Array, cb: NativeCallback): number;
 
-  /** uv_poll_t on the event loop: returns an id or -errno; listener(status, revents). */
+  /**
+   * uv_poll_t on the event loop. watchInit registers this copy's dispatcher
+   * (it returns the owner index watchStart takes); watchStart returns an id
+   * or -errno; readiness reaches the dispatcher as a queue of (id, status,
+   * revents, owner) entries, one batch per loop iteration.
+   */
   watchInit(dispatch: (queue: Int32Array) => void): number;
   watchStart(fd: number, events: number, owner: number): number;
   watchUpdate(id: number, events: number): number;

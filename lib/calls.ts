@@ -8,26 +8,16 @@ import { SocketError, check, errnoName, socketError } from './errors';
 import { type CallOptions, runAsync, validateOptions } from './async';
 import { type Msghdr, type RecvMsghdr, type RecvmsgResult, validateMsghdr, validateRecvMsghdr } from './msg';
 import { nodeOwnerOf } from './interop';
-import { type Sockaddr, type SockaddrUnspec, domains } from './sockaddr';
+import { type Sockaddr, type SockaddrUnspec, addressText, domains } from './sockaddr';
 import { type Linger, type SockoptName, getStructOption, setStructOption, structOption } from './sockopt';
-import { type GaiFailure, traceStart, traceSync } from './trace';
+import { type GaiFailure, traceStart, traceSync, tracing } from './trace';
 import { closeWatcherOf } from './watch';
 import {
   keepForWorker, validateBuffer, validateFamily, validateFd, validateFlags, validateInt, validateSockaddr,
 } from './validate';
 
-const { AF_INET, AF_INET6, AF_UNIX, F_GETFL, F_SETFL, F_GETFD, F_SETFD } = native.constants;
+const { AF_INET, F_GETFL, F_SETFL, F_GETFD, F_SETFD } = native.constants;
 
-
-function addressText(addr: unknown): string | undefined {
-  if (addr === null || typeof addr !== 'object') return undefined;
-  const a = addr as { family?: unknown; path?: unknown; address?: unknown; port?: unknown };
-  if (a.family === AF_UNIX && typeof a.path === 'string') {
-    return a.path === '' ? 'unnamed' : a.path.startsWith('\0') ? `@${a.path.slice(1)}` : a.path;
-  }
-  if (typeof a.address !== 'string' || typeof a.port !== 'number') return undefined;
-  return a.family === AF_INET6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
 
 function checkAddr(fd: number, addr: unknown, name = 'addr', allowUnspec = false): Sockaddr {
   const a = validateSockaddr(addr, name, allowUnspec);
@@ -53,8 +43,16 @@ function samePacked(p: Packed | undefined, a: AddrFields): p is Packed {
 
 function packAddr(fd: number, addr: unknown, name: string): Uint8Array {
   const a = addr as AddrFields;
-  let p = typeof addr === 'object' && addr !== null ? (samePacked(lastPacked, a) ? lastPacked : packedByObject.get(addr)) : undefined;
-  if (samePacked(p, a)) {
+  let p: Packed | undefined;
+  if (typeof addr === 'object' && addr !== null) {
+    if (samePacked(lastPacked, a)) {
+      p = lastPacked;
+    } else {
+      const byObject = packedByObject.get(addr);
+      if (samePacked(byObject, a)) p = byObject;
+    }
+  }
+  if (p !== undefined) {
     validateFamily(p as Sockaddr, domains.get(fd), name);
   } else {
     const checked = checkAddr(fd, addr, name) as AddrFields;
@@ -588,7 +586,7 @@ export async function sendto(fd: number, buf: ArrayBufferView, len: number | und
   const o = validateOptions(opts);
   keepForWorker(buf); // Last: a call that throws leaves the buffer as it was.
   return runAsync({
-    syscall: 'sendto', args: [fd, n, f, addressText(destAddr)], addr: destAddr,
+    syscall: 'sendto', args: tracing.on ? [fd, n, f, addressText(destAddr)] : [], addr: destAddr,
     start: (cb) => native.sendto(fd, buf, n, f, bytes, cb),
     finish: (r) => r,
   }, o);
@@ -637,7 +635,7 @@ export async function sendmsg(fd: number, msg: Msghdr, flags: number, opts?: Cal
   for (const view of m.iov) keepForWorker(view);
   const dest = m.name as Sockaddr | undefined;
   return runAsync({
-    syscall: 'sendmsg', args: dest ? [fd, m.nbytes, f, addressText(dest)] : [fd, m.nbytes, f], addr: dest,
+    syscall: 'sendmsg', args: dest && tracing.on ? [fd, m.nbytes, f, addressText(dest)] : [fd, m.nbytes, f], addr: dest,
     start: (cb) => native.sendmsg(fd, m.iov, name, m.control, f, cb),
     finish: (r) => r,
   }, o);
@@ -688,10 +686,10 @@ export function recvmsgSync(fd: number, msg: RecvMsghdr, flags: number): Recvmsg
   validateFd(fd);
   const m = validateRecvMsghdr(msg);
   const f = validateFlags(flags);
-  const out: unknown[] = [];
   const t0 = traceStart();
-  const r = native.recvmsgSync(fd, m.iov, m.controllen, f, out);
-  const result = r < 0 ? undefined : received(r, out[0]);
+  const r = native.recvmsgSync(fd, m.iov, m.controllen, f, syncOut);
+  const extra = takeOut();
+  const result = r < 0 ? undefined : received(r, extra);
   if (t0) traceSync('recvmsg', [fd, m.nbytes, f], r, t0, result && addressText(result.addr));
   check(r, 'recvmsg');
   return result!;

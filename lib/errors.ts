@@ -2,7 +2,7 @@
 // failed system call, AbortError for an aborted async call.
 import * as os from 'node:os';
 import { native } from './binding';
-import type { Sockaddr } from './sockaddr';
+import { type Sockaddr, addressText } from './sockaddr';
 
 /** A failed system call: `code` ('ECONNREFUSED'), `errno` (positive, as C), `syscall`, and the address involved. */
 export class SocketError extends Error {
@@ -51,12 +51,6 @@ export function errnoName(errno: number): string {
   return name;
 }
 
-function describe(addr: Sockaddr): string | undefined {
-  const a = addr as { family?: unknown; path?: unknown; address?: unknown; port?: unknown };
-  if (typeof a.path === 'string') return a.path.startsWith('\0') ? `@${a.path.slice(1)}` : a.path;
-  if (typeof a.address !== 'string' || typeof a.port !== 'number') return undefined;
-  return a.family === native.constants.AF_INET6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
 
 const { EAGAIN, EWOULDBLOCK } = os.constants.errno;
 
@@ -68,7 +62,7 @@ const { EAGAIN, EWOULDBLOCK } = os.constants.errno;
  */
 export function socketError(errno: number, syscall: string, addr?: Sockaddr | null): SocketError {
   const code = errnoName(errno);
-  const place = addr ? describe(addr) : undefined;
+  const place = addr ? addressText(addr) : undefined;
   const where = place !== undefined ? ` ${place}` : '';
   if (errno !== EAGAIN && errno !== EWOULDBLOCK) {
     return new SocketError(`${syscall} ${code}${where}`, { code, errno, syscall, addr });

@@ -1,5 +1,6 @@
 // Socket address objects: what bind/connect/sendto take and what
 // accept/recvfrom/getsockname/getpeername give back (struct sockaddr_*).
+import { native } from './binding';
 
 /** struct sockaddr_in. */
 export interface SockaddrIn {
@@ -39,3 +40,14 @@ export type Sockaddr = SockaddrIn | SockaddrIn6 | SockaddrUn;
  * ours before, so its entry is dropped there.
  */
 export const domains = new Map<number, number>();
+
+/** An address as text for traces and messages: 127.0.0.1:80, [::1]:80, a path, @abstract, unnamed. */
+export function addressText(addr: unknown): string | undefined {
+  if (addr === null || typeof addr !== 'object') return undefined;
+  const a = addr as { family?: unknown; path?: unknown; address?: unknown; port?: unknown };
+  if (a.family === native.constants.AF_UNIX && typeof a.path === 'string') {
+    return a.path === '' ? 'unnamed' : a.path.startsWith('\0') ? `@${a.path.slice(1)}` : a.path;
+  }
+  if (typeof a.address !== 'string' || typeof a.port !== 'number') return undefined;
+  return a.family === native.constants.AF_INET6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}

@@ -8,7 +8,7 @@ export interface TraceRecord {
   /** The C name: 'read' for both read() and readSync(). */
   syscall: string;
   args: unknown[];
-  /** The C return value: -1 on failure, with `errno` set. */
+  /** The C return value: -1 on failure, with `errno` set (getaddrinfo: its EAI_* value). */
   result: number;
   errno?: number;
   /** gettid() of the thread that ran the system call. */

@@ -117,14 +117,16 @@ bool IsNonBlocking(int fd) {
   return flags >= 0 && (flags & O_NONBLOCK) != 0;
 }
 
-bool ReadyNow(int fd, short events) {
+short ReventsNow(int fd, short events) {
   pollfd p = {fd, events, 0};
   int r;
   do {
     r = ::poll(&p, 1, 0);
   } while (r < 0 && errno == EINTR);
-  return r > 0;
+  return r > 0 ? p.revents : 0;
 }
+
+bool ReadyNow(int fd, short events) { return ReventsNow(fd, events) != 0; }
 
 AsyncCallBase::AsyncCallBase(AddonData* data, Napi::Function cb,
                              Napi::Value pin)

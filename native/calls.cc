@@ -128,10 +128,7 @@ void AdvanceIov(std::vector<iovec>& iov, size_t& first, size_t n) {
 // socket: C's recv returns the bytes it has and leaves the error for the next
 // call. Another receive would consume the error, so the gather takes only
 // what is queued (a receive cannot fail while bytes are queued) and stops.
-bool ErrorPending(int fd) {
-  pollfd p = {fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLERR) != 0;
-}
+bool ErrorPending(int fd) { return (ReventsNow(fd, POLLIN) & POLLERR) != 0; }
 
 const char* EaiName(int code) {
   switch (code) {
@@ -661,7 +658,7 @@ PollOp CapturePoll(const Napi::CallbackInfo& info) {
   }
   Napi::Int32Array triples = info[0].As<Napi::Int32Array>();
   int nfds = IntArg(info, 1, "nfds");
-  if (static_cast<size_t>(nfds) * 3 > triples.ElementLength()) {
+  if (nfds < 0 || static_cast<size_t>(nfds) * 3 > triples.ElementLength()) {
     throw Napi::RangeError::New(info.Env(),
                                 "nfds is larger than the fds array");
   }
@@ -835,6 +832,9 @@ Napi::Value Fcntl(const Napi::CallbackInfo& info) {
 
 // (domain, type, protocol, out): out[0], out[1] = the two fds.
 Napi::Value Socketpair(const Napi::CallbackInfo& info) {
+  // Checked first: a throw after socketpair(2) would leak both fds.
+  if (!info[3].IsObject())
+    throw Napi::TypeError::New(info.Env(), "out must be an array");
   int sv[2];
   int r = ::socketpair(IntArg(info, 0, "domain"),
                        IntArg(info, 1, "type") | kCloexecType,

@@ -1,6 +1,5 @@
 // epoll(7) on Linux: epoll_create1(2), epoll_ctl(2), epoll_wait(2). Elsewhere
 // every export returns -ENOSYS, so the rest of the addon still builds.
-#include <fcntl.h>
 #include <poll.h>
 #ifdef __linux__
 #include <sys/epoll.h>

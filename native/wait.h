@@ -27,6 +27,10 @@ bool IsNonBlocking(int fd);
 // poll(2) with a zero timeout: is `fd` ready for `events` right now?
 bool ReadyNow(int fd, short events);
 
+// The same, with the revents (POLLERR, POLLHUP and POLLNVAL come whatever
+// the mask); 0 when nothing is ready.
+short ReventsNow(int fd, short events);
+
 // SO_RCVTIMEO (waiting to read) or SO_SNDTIMEO (to write) of a socket, in
 // ms; -1 when unset. After it, C's blocking call fails with EAGAIN.
 int SocketTimeoutMs(int fd, short events);

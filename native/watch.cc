@@ -114,8 +114,10 @@ void Flush(uv_check_t* check) {
     int32_t* q = data->watch_queue_data;
     if (q[1] >= q[0] || data->tearing_down) break;
     int32_t before = q[1];
+    if (before < 0) break;  // The queue is JS-writable: never index with junk.
     uint32_t owner = static_cast<uint32_t>(
         q[kQueueHeader + size_t{static_cast<uint32_t>(before)} * kEntry + 3]);
+    if (owner >= data->watch_dispatchers.size()) break;
     napi_value args[1];
     napi_get_reference_value(data->env, data->watch_queue, &args[0]);
     MakeCallback(data, data->watch_dispatchers[owner].Value(), 1, args);
@@ -142,7 +144,8 @@ void OnPoll(uv_poll_t* handle, int status, int events) {
   int revents = FromUv(events) | error_bit;
   // (Not once its listener has been called: a nested uv_run in a listener
   // may poll again mid-batch; that is a new entry.)
-  uint32_t next = static_cast<uint32_t>(data->watch_queue_data[1]);
+  int32_t next_entry = data->watch_queue_data[1];
+  uint32_t next = next_entry < 0 ? n : static_cast<uint32_t>(next_entry);
   if (w->queued_batch == data->watch_batch && w->queued_at < n &&
       w->queued_at >= next) {
     // Reported again in this poll phase: one entry, one listener call.

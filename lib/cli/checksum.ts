@@ -39,7 +39,7 @@ function ipBytes(ip: string): number[] {
 }
 
 /** The Internet checksum (RFC 768, RFC 1071) of a UDP datagram, over the IPv4 pseudo-header. */
-export function udpChecksum(src: string, dst: string, udp: Buffer): number {
+function udpChecksum(src: string, dst: string, udp: Buffer): number {
   let sum = 0;
   const add16 = (hi: number, lo: number) => {
     sum += (hi << 8) | lo;

@@ -9,7 +9,7 @@ let handlersInstalled = false;
 let interrupted: ((signal: NodeJS.Signals) => void) | null = null;
 
 /** Kills every live child with SIGKILL, synchronously. Safe to call twice. */
-export function killAll(): void {
+function killAll(): void {
   for (const child of live) {
     try {
       child.kill('SIGKILL');
@@ -135,7 +135,7 @@ export class Child<In, Out extends { type: string }> {
   }
 }
 
-export class TimeoutError extends Error {
+class TimeoutError extends Error {
   override name = 'TimeoutError';
 }
 

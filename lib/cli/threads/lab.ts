@@ -61,7 +61,7 @@ const WARMUP_ROUNDS = 50;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function poolSizeFor(mode: Mode, connections: number): { size: number; capped: boolean } {
+function poolSizeFor(mode: Mode, connections: number): { size: number; capped: boolean } {
   if (mode !== 'pool-sized') return { size: UV_THREADPOOL_DEFAULT, capped: false };
   // One thread per connection's read() plus one for the accept() loop.
   const want = connections + 1;
