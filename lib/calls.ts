@@ -371,7 +371,11 @@ export async function accept(fd: number, opts?: CallOptions & { flags?: number }
   }, o);
 }
 
-/** accept() on this thread, blocking as C does. `flags` as accept4(2). */
+/**
+ * accept() on this thread, blocking as C does. `flags` as accept4(2).
+ *
+ * C: `int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);` — see accept(2).
+ */
 export function acceptSync(fd: number, flags = 0): AcceptResult {
   validateFd(fd);
   validateFlags(flags);
@@ -402,7 +406,11 @@ export async function connect(fd: number, addr: Sockaddr | SockaddrUnspec, opts?
   }, o);
 }
 
-/** connect() on this thread, blocking as C does. */
+/**
+ * connect() on this thread, blocking as C does.
+ *
+ * C: `int connect(int sockfd, const struct sockaddr *addr, socklen_t addrlen);` — see connect(2).
+ */
 export function connectSync(fd: number, addr: Sockaddr | SockaddrUnspec): 0 {
   validateFd(fd);
   const a = checkAddr(fd, addr, 'addr', true);
@@ -432,7 +440,11 @@ export async function read(fd: number, buf: ArrayBufferView, nbytes?: number, op
   }, o);
 }
 
-/** read() on this thread, blocking as C does. */
+/**
+ * read() on this thread, blocking as C does.
+ *
+ * C: `ssize_t read(int fd, void *buf, size_t count);` — see read(2).
+ */
 export function readSync(fd: number, buf: ArrayBufferView, nbytes?: number): number {
   validateFd(fd);
   const n = validateBuffer(buf, nbytes);
@@ -462,7 +474,11 @@ export async function write(fd: number, buf: ArrayBufferView, nbytes?: number, o
   }, o);
 }
 
-/** write() on this thread, blocking as C does (EPIPE, never SIGPIPE). */
+/**
+ * write() on this thread, blocking as C does (EPIPE, never SIGPIPE).
+ *
+ * C: `ssize_t write(int fd, const void *buf, size_t count);` — see write(2).
+ */
 export function writeSync(fd: number, buf: ArrayBufferView, nbytes?: number): number {
   validateFd(fd);
   const n = validateBuffer(buf, nbytes);
@@ -491,7 +507,11 @@ export async function recv(fd: number, buf: ArrayBufferView, len: number | undef
   }, o);
 }
 
-/** recv() on this thread, blocking as C does. */
+/**
+ * recv() on this thread, blocking as C does.
+ *
+ * C: `ssize_t recv(int sockfd, void *buf, size_t len, int flags);` — see recv(2).
+ */
 export function recvSync(fd: number, buf: ArrayBufferView, len: number | undefined, flags: number): number {
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
@@ -521,7 +541,11 @@ export async function send(fd: number, buf: ArrayBufferView, len: number | undef
   }, o);
 }
 
-/** send() on this thread, blocking as C does. */
+/**
+ * send() on this thread, blocking as C does.
+ *
+ * C: `ssize_t send(int sockfd, const void *buf, size_t len, int flags);` — see send(2).
+ */
 export function sendSync(fd: number, buf: ArrayBufferView, len: number | undefined, flags: number): number {
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
@@ -558,7 +582,11 @@ export async function recvfrom(fd: number, buf: ArrayBufferView, len: number | u
   }, o);
 }
 
-/** recvfrom() on this thread, blocking as C does. */
+/**
+ * recvfrom() on this thread, blocking as C does.
+ *
+ * C: `ssize_t recvfrom(int sockfd, void *buf, size_t len, int flags, struct sockaddr *src_addr, socklen_t *addrlen);` — see recvfrom(2).
+ */
 export function recvfromSync(fd: number, buf: ArrayBufferView, len: number | undefined, flags: number): RecvfromResult {
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
@@ -592,7 +620,11 @@ export async function sendto(fd: number, buf: ArrayBufferView, len: number | und
   }, o);
 }
 
-/** sendto() on this thread, blocking as C does. */
+/**
+ * sendto() on this thread, blocking as C does.
+ *
+ * C: `ssize_t sendto(int sockfd, const void *buf, size_t len, int flags, const struct sockaddr *dest_addr, socklen_t addrlen);` — see sendto(2).
+ */
 export function sendtoSync(fd: number, buf: ArrayBufferView, len: number | undefined, flags: number, destAddr: Sockaddr): number {
   validateFd(fd);
   const n = validateBuffer(buf, len, 'buf', 'len');
@@ -641,7 +673,11 @@ export async function sendmsg(fd: number, msg: Msghdr, flags: number, opts?: Cal
   }, o);
 }
 
-/** sendmsg() on this thread, blocking as C does. */
+/**
+ * sendmsg() on this thread, blocking as C does.
+ *
+ * C: `ssize_t sendmsg(int sockfd, const struct msghdr *msg, int flags);` — see sendmsg(2), cmsg(3).
+ */
 export function sendmsgSync(fd: number, msg: Msghdr, flags: number): number {
   validateFd(fd);
   const m = validateMsghdr(msg);
@@ -681,7 +717,11 @@ export async function recvmsg(fd: number, msg: RecvMsghdr, flags: number, opts?:
   }, o);
 }
 
-/** recvmsg() on this thread, blocking as C does. */
+/**
+ * recvmsg() on this thread, blocking as C does.
+ *
+ * C: `ssize_t recvmsg(int sockfd, struct msghdr *msg, int flags);` — see recvmsg(2), cmsg(3).
+ */
 export function recvmsgSync(fd: number, msg: RecvMsghdr, flags: number): RecvmsgResult {
   validateFd(fd);
   const m = validateRecvMsghdr(msg);
@@ -743,7 +783,11 @@ export async function poll(fds: PollFd[], timeoutMs: number, opts?: CallOptions)
   }, o);
 }
 
-/** poll() on this thread, blocking as C does. */
+/**
+ * poll() on this thread, blocking as C does.
+ *
+ * C: `int poll(struct pollfd *fds, nfds_t nfds, int timeout);` — see poll(2).
+ */
 export function pollSync(fds: PollFd[], timeoutMs: number): number {
   const packed = packPollFds(fds);
   validateInt(timeoutMs, 'timeoutMs', -1);
@@ -831,7 +875,11 @@ export async function getaddrinfo(node: string | null, service: string | null, h
   }, o);
 }
 
-/** getaddrinfo() on this thread, blocking as C does. */
+/**
+ * getaddrinfo() on this thread, blocking as C does.
+ *
+ * C: `int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);` — see getaddrinfo(3).
+ */
 export function getaddrinfoSync(node: string | null, service: string | null, hints?: AddrinfoHints): Addrinfo[] {
   const h = checkGaiArgs(node, service, hints);
   const out: unknown[] = [];

@@ -82,7 +82,11 @@ export async function epoll_wait(epfd: number, maxevents: number, timeoutMs: num
   }, o);
 }
 
-/** epoll_wait() on this thread, blocking as C does. */
+/**
+ * epoll_wait() on this thread, blocking as C does.
+ *
+ * C: `int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);` — see epoll_wait(2).
+ */
 export function epoll_waitSync(epfd: number, maxevents: number, timeoutMs: number): EpollEvent[] {
   checkWaitArgs(epfd, maxevents, timeoutMs);
   const out = new Float64Array(maxevents * 2);

@@ -183,12 +183,20 @@ export function validateRecvMsghdr(msg: unknown): { iov: ArrayBufferView[]; nbyt
   return { iov: views, nbytes, controllen };
 }
 
-/** CMSG_SPACE(length): the bytes one control message with `length` bytes of payload takes, padding included. */
+/**
+ * CMSG_SPACE(length): the bytes one control message with `length` bytes of payload takes, padding included.
+ *
+ * C: `size_t CMSG_SPACE(size_t length);` — see cmsg(3).
+ */
 export function CMSG_SPACE(length: number): number {
   return native.CMSG_SPACE(validateInt(length, 'length', 0, MAX_PAYLOAD));
 }
 
-/** CMSG_LEN(length): cmsg_len of a control message with `length` bytes of payload. */
+/**
+ * CMSG_LEN(length): cmsg_len of a control message with `length` bytes of payload.
+ *
+ * C: `size_t CMSG_LEN(size_t length);` — see cmsg(3).
+ */
 export function CMSG_LEN(length: number): number {
   return native.CMSG_LEN(validateInt(length, 'length', 0, MAX_PAYLOAD));
 }

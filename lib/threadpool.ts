@@ -18,6 +18,12 @@ function counts(): [busy: number, queued: number] {
   return [Number(BigInt.asIntN(32, word)), Number(word >> 32n)];
 }
 
+/**
+ * The libuv thread pool that runs the async calls: its size (UV_THREADPOOL_SIZE,
+ * read once when the pool starts), this library's calls running on it now, and those
+ * waiting for a free thread. Process-wide: every worker_thread shares one pool.
+ * No C twin — C's blocking calls hold the calling thread instead.
+ */
 export function threadpool(): ThreadpoolStats {
   const [busy, queued] = counts();
   return { size: native.poolSize, busy, queued };
