@@ -135,7 +135,7 @@ void Teardown(void* arg) {
   CancelAll(data, ECANCELED);
   CloseAllWatchers(data);
   while (!data->calls.empty() || !data->watchers.empty() ||
-         data->watch_flush_open) {
+         data->watch_flush_open || data->watch_guard_open) {
     uv_run(data->loop, UV_RUN_ONCE);
   }
   napi_async_destroy(data->env, data->async_context);

@@ -41,6 +41,11 @@ struct AddonData {
   // addon); a watcher's owner is the index of the one that started it.
   uv_check_t watch_flush;
   bool watch_flush_open = false;
+  // Watchers started or updated since the loop last polled, checked by a
+  // prepare handle just before it polls (watch.cc Guard).
+  uv_prepare_t watch_guard;
+  bool watch_guard_open = false;
+  std::vector<uint32_t> watch_unchecked;
   std::vector<Napi::FunctionReference> watch_dispatchers;
   napi_ref watch_queue = nullptr;  // A raw ref: Napi::Int32Array's wrapper
                                    // re-reads the array's info.

@@ -7,6 +7,7 @@
 // one JS entry per iteration, not one per ready fd.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <climits>
@@ -24,7 +25,12 @@ struct PollWatcher {
   // uv_poll_init makes the fd non-blocking and never switches it back:
   // close() restores the status flags the fd had before the watch.
   int saved_flags;
-  uint32_t owner;  // Index of its dispatcher.
+  // The file it watches: a number closed behind the library's back and
+  // reused by another file is told apart (Guard).
+  dev_t dev;
+  ino_t ino;
+  bool unchecked = false;  // In data->watch_unchecked.
+  uint32_t owner;          // Index of its dispatcher.
   // Its entry in the queue, if it has one for the coming Flush: libuv may
   // report a ready fd several times in one poll phase (it repeats
   // epoll_wait while 1024 events come back), and each gets one entry.
@@ -128,6 +134,12 @@ void Flush(uv_check_t* check) {
   data->watch_queue_data[1] = 0;
 }
 
+// True while `w`'s fd number still names the file it was watching.
+bool SameFile(const PollWatcher* w) {
+  struct stat st;
+  return fstat(w->fd, &st) == 0 && st.st_dev == w->dev && st.st_ino == w->ino;
+}
+
 // Queues (id, status, revents); status 0 or -errno (libuv's errors are -errno).
 void OnPoll(uv_poll_t* handle, int status, int events) {
   auto* w = static_cast<PollWatcher*>(handle->data);
@@ -136,7 +148,7 @@ void OnPoll(uv_poll_t* handle, int status, int events) {
   // libuv turns a socket error condition (POLLERR) into UV_EBADF and stops
   // the handle; the fd is fine: report POLLERR (update() re-arms the watch).
   int error_bit = 0;
-  if (status == UV_EBADF && fcntl(w->fd, F_GETFD) >= 0) {
+  if (status == UV_EBADF && SameFile(w)) {
     status = 0;
     error_bit = POLLERR;
   }
@@ -168,6 +180,40 @@ void OnPoll(uv_poll_t* handle, int status, int events) {
   if (n == 0) uv_check_start(&data->watch_flush, Flush);
 }
 
+// Runs just before the loop polls. libuv hands each started or updated
+// watcher to epoll_ctl then, and aborts the process if that fails: an fd
+// closed behind the library's back (fs.closeSync, Node closing it) since
+// watch() or update() must be stopped first. Its listener hears EBADF.
+void Guard(uv_prepare_t* prepare) {
+  auto* data = static_cast<AddonData*>(prepare->data);
+  uv_prepare_stop(prepare);
+  std::vector<uint32_t> ids;
+  ids.swap(data->watch_unchecked);
+  for (uint32_t id : ids) {
+    auto it = data->watchers.find(id);
+    if (it == data->watchers.end()) continue;
+    PollWatcher* w = it->second;
+    w->unchecked = false;
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&w->handle)) ||
+        SameFile(w)) {
+      continue;
+    }
+    uv_poll_stop(&w->handle);
+    OnPoll(&w->handle, UV_EBADF, 0);
+  }
+}
+
+// (Re)starts w's poll handle; the fd is checked before the loop next polls.
+int StartPoll(PollWatcher* w, int events) {
+  int r = uv_poll_start(&w->handle, ToUv(events), OnPoll);
+  if (r == 0 && !w->unchecked) {
+    w->unchecked = true;
+    w->data->watch_unchecked.push_back(w->id);
+    uv_prepare_start(&w->data->watch_guard, Guard);
+  }
+  return r;
+}
+
 void OnClose(uv_handle_t* handle) {
   auto* w = static_cast<PollWatcher*>(handle->data);
   w->data->watchers.erase(w->id);
@@ -177,9 +223,10 @@ void OnClose(uv_handle_t* handle) {
 void Close(PollWatcher* w) {
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&w->handle))) return;
   uv_poll_stop(&w->handle);
-  // Give the fd back in the mode it had, unless it has been closed meanwhile.
+  // Give the fd back in the mode it had, unless it has been closed meanwhile
+  // (its number may name another file now).
   int flags = fcntl(w->fd, F_GETFL);
-  if (flags >= 0 && !(w->saved_flags & O_NONBLOCK))
+  if (flags >= 0 && !(w->saved_flags & O_NONBLOCK) && SameFile(w))
     fcntl(w->fd, F_SETFL, flags & ~O_NONBLOCK);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), OnClose);
 }
@@ -205,7 +252,9 @@ Napi::Value WatchStart(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(info.Env(), "owner must come from watchInit");
   }
   int saved_flags = fcntl(fd, F_GETFL);
-  if (saved_flags < 0) return Napi::Number::New(info.Env(), -errno);
+  struct stat st;
+  if (saved_flags < 0 || fstat(fd, &st) != 0)
+    return Napi::Number::New(info.Env(), -errno);
   // One uv_poll_t per fd and loop: a second one would take the fd's epoll
   // registration from the first, and libuv aborts when either closes. (Each
   // copy of the library sharing this addon checks only its own watchers.)
@@ -220,6 +269,8 @@ Napi::Value WatchStart(const Napi::CallbackInfo& info) {
   w->data = data;
   w->fd = fd;
   w->saved_flags = saved_flags;
+  w->dev = st.st_dev;
+  w->ino = st.st_ino;
   w->owner = static_cast<uint32_t>(owner);
   int r = uv_poll_init(data->loop, &w->handle, fd);
   if (r != 0) {
@@ -232,7 +283,7 @@ Napi::Value WatchStart(const Napi::CallbackInfo& info) {
     if (data->next_watcher_id > INT32_MAX) data->next_watcher_id = 1;
   } while (data->watchers.count(w->id) != 0);
   data->watchers.emplace(w->id, w);
-  r = uv_poll_start(&w->handle, ToUv(events), OnPoll);
+  r = StartPoll(w, events);
   if (r != 0) {
     Close(w);
     return Napi::Number::New(info.Env(), r);
@@ -248,11 +299,12 @@ Napi::Value WatchUpdate(const Napi::CallbackInfo& info) {
       uv_is_closing(reinterpret_cast<uv_handle_t*>(&w->handle))) {
     return Napi::Number::New(info.Env(), -EBADF);
   }
-  // libuv aborts the process if epoll_ctl fails on an fd that was closed
-  // behind its back: check the fd is still open first.
-  if (fcntl(w->fd, F_GETFD) < 0) return Napi::Number::New(info.Env(), -errno);
-  int r = events == 0 ? uv_poll_stop(&w->handle)
-                      : uv_poll_start(&w->handle, ToUv(events), OnPoll);
+  // A file closed behind the library's back: stop, never hand it to libuv.
+  if (!SameFile(w)) {
+    uv_poll_stop(&w->handle);
+    return Napi::Number::New(info.Env(), -EBADF);
+  }
+  int r = events == 0 ? uv_poll_stop(&w->handle) : StartPoll(w, events);
   return Napi::Number::New(info.Env(), r);
 }
 
@@ -279,6 +331,12 @@ Napi::Value WatchRef(const Napi::CallbackInfo& info) {
 
 void CloseAllWatchers(AddonData* data) {
   for (auto& entry : data->watchers) Close(entry.second);
+  auto* guard = reinterpret_cast<uv_handle_t*>(&data->watch_guard);
+  if (data->watch_guard_open && !uv_is_closing(guard)) {
+    uv_close(guard, [](uv_handle_t* handle) {
+      static_cast<AddonData*>(handle->data)->watch_guard_open = false;
+    });
+  }
   auto* flush = reinterpret_cast<uv_handle_t*>(&data->watch_flush);
   if (data->watch_flush_open && !uv_is_closing(flush)) {
     uv_close(flush, [](uv_handle_t* handle) {
@@ -296,6 +354,10 @@ void InitWatch(Napi::Env env, Napi::Object exports, AddonData* data) {
   // Runs only in iterations with readiness queued; never keeps the loop alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(&data->watch_flush));
   data->watch_flush_open = true;
+  uv_prepare_init(data->loop, &data->watch_guard);
+  data->watch_guard.data = data;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&data->watch_guard));
+  data->watch_guard_open = true;
   exports.Set("watchInit",
               Napi::Function::New(env, WatchInit, "watchInit", data));
   exports.Set("watchStart",

@@ -2,7 +2,8 @@
 // event-loop thread, no worker thread. The listener gets (null, revents);
 // update() changes or pauses the events; close() stops it and gives the fd
 // back in the blocking mode it had; one watcher per fd; close(fd) with a live
-// watcher is reported (EBADF), not a crash; unref() lets a process exit; the
+// watcher is reported (EBADF), not a crash, and so is one closed behind the
+// library's back (fs.closeSync); unref() lets a process exit; the
 // watcher keeps serving while the libuv pool is full; a watch() server echoes
 // 1,000 concurrent connections byte-exact.
 import { createRequire } from 'node:module';
@@ -430,6 +431,34 @@ describe('watch(): one per fd, and a closed fd', () => {
     w2.close();
     expect(rec2.calls[0].err).toBeNull();
     expect(rec.calls).toHaveLength(before + 1);
+  });
+});
+
+describe('watch(): an fd closed behind the library\'s back (fs.closeSync)', () => {
+  // libuv aborts the process when epoll_ctl fails on a watched fd, so each
+  // case runs in a child: it must exit 0, with the listener or update() told
+  // EBADF, and never touch the socket that reuses the number.
+  it.each([
+    ['before-poll', 'closed before the loop polled: the listener hears EBADF'],
+    ['reused-before-poll', 'closed and its number reused before the loop polled: EBADF, the new socket untouched'],
+    ['after-poll', 'closed after the loop polled: update() throws EBADF'],
+    ['reused-after-poll', 'closed and its number reused after the loop polled: update() throws EBADF, the new socket untouched'],
+  ])('%s: %s', async (mode) => {
+    const child = new Child(fixture('watch-closed-behind.cjs'), { args: [mode], timeoutMs: 10_000 });
+    const msg = await child.message((m) => m.event !== undefined, 8000);
+    expect(msg.event, String(msg.message)).toBe('done');
+    const exit = await child.exited;
+    expect(exit.signal).toBeNull();
+    expect(exit.code).toBe(0);
+    if (mode.endsWith('before-poll')) {
+      expect(msg).toMatchObject({ heard: [{ err: 'EBADF', revents: 0 }], update: null });
+    } else {
+      expect(msg).toMatchObject({ heard: [], update: 'EBADF' });
+    }
+    if (mode.startsWith('reused')) {
+      expect(msg.reused).toBe(true);
+      expect(msg.cNonBlocking).toBe(false); // close() did not "restore" flags on the stranger.
+    }
   });
 });
 

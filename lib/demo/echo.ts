@@ -1,4 +1,4 @@
-// `npm start`: a TCP echo server and client talking over loopback, both in
+// `npm run demo`: a TCP echo server and client talking over loopback, both in
 // this process, with every socket call traced as strace would show it.
 //   server: socket -> bind -> listen -> accept -> read -> write -> close
 //   client: socket -> connect -> write -> read -> close
@@ -8,7 +8,16 @@ import {
 } from '../index';
 
 async function main(): Promise<void> {
-  const stop = onTrace((r) => console.log('  ' + formatTrace(r)));
+  const blocking = new Set(['accept', 'connect', 'read', 'write']);
+  let onWorker = 0;
+  let onMain = 0;
+  const stop = onTrace((r) => {
+    console.log('  ' + formatTrace(r));
+    if (blocking.has(r.syscall)) {
+      if (r.threadId === r.mainThreadId) onMain++;
+      else onWorker++;
+    }
+  });
   const messages = ['hello, socket', 'the kernel routes by the 4-tuple', 'bye'];
 
   console.log('server: socket, bind to 127.0.0.1 port 0 (the kernel picks), listen');
@@ -45,7 +54,8 @@ async function main(): Promise<void> {
   await serve;
   close(server);
   stop();
-  console.log('done: every blocking call above ran on a libuv worker thread (tid != main).');
+  console.log(`done: ${onWorker} blocking calls ran on libuv worker threads, ${onMain} on the main thread.`);
+  if (onMain > 0 || onWorker === 0) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {
