@@ -94,11 +94,14 @@ export function udpPair(family: Family = 'ipv4'): { a: number; b: number; addrA:
   return { a, b, addrA: getsockname(a), addrB: getsockname(b) };
 }
 
-/** A port on 127.0.0.1 with nothing listening (bound, then closed). */
-export function refusedPort(): number {
-  const fd = socket(AF_INET, SOCK_STREAM, 0);
-  bind(fd, { family: AF_INET, address: '127.0.0.1', port: 0 });
-  const { port } = getsockname(fd) as { port: number };
-  close(fd);
-  return port;
+/**
+ * A port on 127.0.0.1 (or ::1) where a TCP connect() is refused: held by a
+ * socket bound there that never listens, tracked, so it stays bound until
+ * closeAll(). (A port bound and closed again could be taken by another test
+ * process before the connect.)
+ */
+export function refusedPort(family: 'ipv4' | 'ipv6' = 'ipv4'): number {
+  const fd = track(socket(domainOf(family), SOCK_STREAM, 0));
+  bind(fd, anyAddr(family));
+  return (getsockname(fd) as { port: number }).port;
 }
