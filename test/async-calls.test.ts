@@ -234,7 +234,7 @@ describe('connect(2) failures', () => {
   });
 
   it('fails with ECONNREFUSED on ::1 too', async () => {
-    const port = refusedPort();
+    const port = refusedPort('ipv6');
     const addr = { family: AF_INET6, address: '::1', port };
     const s = track(socket(AF_INET6, SOCK_STREAM, 0));
     const a = track(socket(AF_INET6, SOCK_STREAM, 0));

@@ -39,16 +39,10 @@ function text(addr: Sockaddr): string {
   return addr.family === AF_INET6 ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
 }
 
-/** An address of the family with nothing listening on it. */
+/** An address of the family with nothing listening on it (held, bound and not listening, until closeAll()). */
 function refusedAddr(family: 'ipv4' | 'ipv6' | 'unix'): Sockaddr {
-  if (family === 'ipv4') return { family: AF_INET, address: '127.0.0.1', port: refusedPort() };
-  if (family === 'ipv6') {
-    const fd = socket(AF_INET6, SOCK_STREAM, 0);
-    bind(fd, { family: AF_INET6, address: '::1', port: 0 });
-    const { port } = getsockname(fd) as { port: number };
-    close(fd);
-    return { family: AF_INET6, address: '::1', port };
-  }
+  if (family === 'ipv4') return { family: AF_INET, address: '127.0.0.1', port: refusedPort('ipv4') };
+  if (family === 'ipv6') return { family: AF_INET6, address: '::1', port: refusedPort('ipv6') };
   // A Unix socket that is bound but not listening refuses connections.
   const fd = track(socket(AF_UNIX, SOCK_STREAM, 0));
   const p = unixPath();

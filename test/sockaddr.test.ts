@@ -10,6 +10,7 @@ import {
   getsockname, listen, recvfromSync, sendtoSync, setsockopt, socket, AI_NUMERICHOST,
   AI_NUMERICSERV,
 } from '../lib/index';
+import { native } from '../lib/binding';
 import { openFds } from './helpers/fds';
 import { closeAll, track, unixPath } from './helpers/pairs';
 import { sysError, throwsWithoutSyscall } from './helpers/errors';
@@ -52,14 +53,18 @@ describe('struct sockaddr_in', () => {
     expect(name.port).toBeLessThanOrEqual(65535);
   });
 
-  it('bind to 0.0.0.0 reads back as 0.0.0.0', () => {
-    // A stream socket that never listens: bound to every address, it can receive nothing.
-    const fd = track(socket(AF_INET, SOCK_STREAM, 0));
-    bind(fd, { family: AF_INET, address: '0.0.0.0', port: 0 });
-    expect(getsockname(fd)).toMatchObject({ family: AF_INET, address: '0.0.0.0' });
+  it('0.0.0.0 packs as INADDR_ANY: an all-zero sin_addr, the port in network byte order', () => {
+    // The struct bind/connect/sendto would hand the kernel, checked without
+    // binding the wildcard; the way back is the unbound socket's test below.
+    const any = native.packSockaddr({ family: AF_INET, address: '0.0.0.0', port: 0x1234 });
+    const lo = native.packSockaddr({ family: AF_INET, address: '127.0.0.1', port: 0x1234 });
+    expect(any.length).toBe(16); // sizeof(struct sockaddr_in)
+    expect([...any.subarray(2, 16)]).toEqual([0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect([...lo.subarray(2, 8)]).toEqual([0x12, 0x34, 127, 0, 0, 1]);
+    expect([...any.subarray(0, 2)]).toEqual([...lo.subarray(0, 2)]); // sin_family, host byte order
   });
 
-  it('an unbound socket reads back as 0.0.0.0:0', () => {
+  it('an unbound socket (INADDR_ANY, port 0) reads back as 0.0.0.0:0', () => {
     const fd = track(socket(AF_INET, SOCK_STREAM, 0));
     expect(getsockname(fd)).toEqual({ family: AF_INET, address: '0.0.0.0', port: 0 });
   });
