@@ -335,7 +335,9 @@ describe('showip: getaddrinfo()', () => {
     expect(ts).toBe(expected);
   });
 
-  it('prints localhost the same from C and TypeScript, in the resolver\'s order', async () => {
+  // Only where /etc/hosts names localhost: the lookup must never reach DNS.
+  const hostsHasLocalhost = /^127\.0\.0\.1\s.*\blocalhost\b/m.test(fs.readFileSync('/etc/hosts', 'utf8'));
+  it.skipIf(!hostsHasLocalhost)('prints localhost the same from C and TypeScript, in the resolver\'s order', async () => {
     const [c, ts] = await Promise.all([run('c', 'showip', 'localhost').success(), run('ts', 'showip', 'localhost').success()]);
     expect(c).toMatch(/^IP addresses for localhost:\n( {2}IPv[46]: \S+\n)+$/);
     expect(c).toMatch(/ {2}IPv4: 127\.0\.0\.1\n| {2}IPv6: ::1\n/);
