@@ -49,8 +49,6 @@ export interface AsyncSpec<T> {
   detail?: (result: number, extra: unknown) => string | undefined;
   /** getaddrinfo: the EAI_* failure to trace instead of an errno. */
   gaiFailure?: (result: number, extra: unknown) => GaiFailure | undefined;
-  /** A library call a wake-up cannot reach: on abort, reject at once. */
-  unwakeable?: boolean;
 }
 
 const enum Stop {
@@ -77,7 +75,6 @@ export function runAsync<T>(spec: AsyncSpec<T>, opts: CallOptions | undefined): 
     const onAbort = () => {
       stop = Stop.Abort;
       native.cancel(id, ECANCELED);
-      if (spec.unwakeable) finish(-ECANCELED, undefined);
     };
     const finish = (result: number, extra: unknown) => {
       if (settled) return;
@@ -106,7 +103,6 @@ export function runAsync<T>(spec: AsyncSpec<T>, opts: CallOptions | undefined): 
       timer = setTimeout(() => {
         stop = Stop.Timeout;
         native.cancel(id, ETIMEDOUT);
-        if (spec.unwakeable) finish(-ETIMEDOUT, undefined);
       }, opts.timeout);
     }
   });

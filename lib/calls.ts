@@ -845,8 +845,10 @@ function gaiFailure(result: number, extra: unknown): GaiFailure | undefined {
   return result < 0 && extra !== null && typeof extra === 'object' ? (extra as GaiExtra) : undefined;
 }
 
-function gaiError(extra: unknown, node: string | null | undefined): SocketError {
-  const e = extra as GaiExtra;
+/** The error of a failed lookup (an EAI_* code in `extra`), or of a call stopped before it ended (-errno). */
+function gaiError(result: number, extra: unknown, node: string | null | undefined): SocketError {
+  const e = extra as GaiExtra | undefined;
+  if (e === undefined) return socketError(-result, 'getaddrinfo');
   if (e.errno !== undefined) return socketError(e.errno, 'getaddrinfo');
   const host = node === null || node === undefined ? '' : ` ${node}`;
   return new SocketError(`getaddrinfo ${e.code}${host}: ${e.message}`, {
@@ -856,8 +858,10 @@ function gaiError(extra: unknown, node: string | null | undefined): SocketError 
 
 /**
  * Translate a host and service to socket addresses, on a libuv worker
- * thread. (A name lookup cannot be interrupted: an abort rejects at once and
- * the worker finishes the lookup in the background.)
+ * thread. (A running lookup cannot be interrupted, so it runs on a thread of
+ * its own that the worker waits for: an abort or timeout releases the worker
+ * at once, and the lookup finishes in the background.)
+ *
  * C: `int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);` — see getaddrinfo(3).
  * @returns the list of `{ family, socktype, protocol, addr, canonname? }`.
  * @throws SocketError whose code is the EAI_* name (EAI_NONAME), message from gai_strerror(3).
@@ -869,9 +873,8 @@ export async function getaddrinfo(node: string | null, service: string | null, h
     syscall: 'getaddrinfo', args: [node, service],
     start: (cb) => native.getaddrinfo(node ?? null, service ?? null, h.flags, h.family, h.socktype, h.protocol, cb),
     finish: (_r, list) => list as Addrinfo[],
-    fail: (_r, extra) => gaiError(extra, node),
+    fail: (r, extra) => gaiError(r, extra, node),
     gaiFailure,
-    unwakeable: true,
   }, o);
 }
 
@@ -886,7 +889,7 @@ export function getaddrinfoSync(node: string | null, service: string | null, hin
   const t0 = traceStart();
   const r = native.getaddrinfoSync(node ?? null, service ?? null, h.flags, h.family, h.socktype, h.protocol, out);
   if (t0) traceSync('getaddrinfo', [node, service], r, t0, undefined, gaiFailure(r, out[0]));
-  if (r < 0) throw gaiError(out[0], node);
+  if (r < 0) throw gaiError(r, out[0], node);
   return out[0] as Addrinfo[];
 }
 

@@ -63,6 +63,8 @@ WakeupFd& ThreadWakeupFd() {
 
 }  // namespace
 
+int ThisThreadWakeFd() { return ThreadWakeupFd().write_fd; }
+
 int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms) {
   WakeupFd& wake = ThreadWakeupFd();
   if (wake.read_fd < 0) return -EMFILE;

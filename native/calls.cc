@@ -15,10 +15,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "addon.h"
@@ -502,22 +506,11 @@ ssize_t PollOp::RunAsync(InFlight& call) {
 }
 
 // getaddrinfo(3).
-GetaddrinfoOp::GetaddrinfoOp(GetaddrinfoOp&& other) noexcept
-    : OpBase(other),
-      has_node(other.has_node),
-      has_service(other.has_service),
-      node(std::move(other.node)),
-      service(std::move(other.service)),
-      hints(other.hints),
-      list(std::exchange(other.list, nullptr)),
-      gai_error(other.gai_error),
-      sys_errno(other.sys_errno) {}
-
-GetaddrinfoOp::~GetaddrinfoOp() {
+GetaddrinfoOp::Lookup::~Lookup() {
   if (list != nullptr) freeaddrinfo(list);
 }
 
-ssize_t GetaddrinfoOp::Sync() {
+int GetaddrinfoOp::Lookup::Run() {
   gai_error =
       getaddrinfo(has_node ? node.c_str() : nullptr,
                   has_service ? service.c_str() : nullptr, &hints, &list);
@@ -525,13 +518,84 @@ ssize_t GetaddrinfoOp::Sync() {
   return gai_error == 0 ? 0 : -1;
 }
 
+ssize_t GetaddrinfoOp::Sync() {
+  ssize_t r = lookup->Run();
+  done = true;
+  return r;
+}
+
+namespace {
+
+// Lookup threads still running, abandoned ones included. Past the cap a
+// lookup runs on the pool thread itself, unwakeable, rather than letting
+// lookups that are aborted as fast as they start pile up threads.
+std::atomic<int> g_lookup_threads{0};
+constexpr int kMaxLookupThreads = 64;
+
+}  // namespace
+
+ssize_t GetaddrinfoOp::RunAsync(InFlight& call) {
+  std::thread thread;
+  lookup->waiter_fd = ThisThreadWakeFd();  // No thread shares it yet.
+  if (lookup->waiter_fd >= 0) {
+    if (g_lookup_threads.fetch_add(1) < kMaxLookupThreads) {
+      try {
+        thread = std::thread([l = lookup] {
+          l->Run();
+          std::lock_guard<std::mutex> lock(l->mu);
+          l->finished = true;
+          if (l->waiter_fd >= 0) WakeFd(l->waiter_fd);
+          g_lookup_threads.fetch_sub(1);
+        });
+      } catch (const std::system_error&) {
+        // No thread to be had: look up here.
+      }
+    }
+    if (!thread.joinable()) g_lookup_threads.fetch_sub(1);
+  }
+  if (!thread.joinable()) return Sync();
+  ssize_t stopped = 0;
+  for (;;) {
+    if (int c = call.cancelled()) {
+      stopped = -c;
+      break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(lookup->mu);
+      if (lookup->finished) break;
+    }
+    pollfd wake[1];
+    int w = WaitFor(call, wake, 1, -1);
+    if (w < 0) {
+      stopped = w;
+      break;
+    }
+  }
+  bool finished;
+  {
+    std::lock_guard<std::mutex> lock(lookup->mu);
+    lookup->waiter_fd = -1;  // Nothing rings this thread's fd from now on.
+    finished = lookup->finished;
+  }
+  if (!finished) {
+    thread.detach();  // The lookup ends, and frees itself, on its own.
+    return stopped;
+  }
+  thread.join();  // Finished first: its result stands.
+  done = true;
+  return lookup->gai_error == 0 ? 0 : -1;
+}
+
 Napi::Value GetaddrinfoOp::Extra(Napi::Env env) const {
+  if (!done) return env.Undefined();  // Stopped before the lookup ended.
+  const addrinfo* list = lookup->list;
+  int gai_error = lookup->gai_error;
   if (gai_error != 0) {
     Napi::Object err = Napi::Object::New(env);
     err.Set("code", EaiName(gai_error));
     err.Set("message", gai_strerror(gai_error));
     err.Set("gai", gai_error);
-    if (gai_error == EAI_SYSTEM) err.Set("errno", sys_errno);
+    if (gai_error == EAI_SYSTEM) err.Set("errno", lookup->sys_errno);
     return err;
   }
   Napi::Array out = Napi::Array::New(env);
@@ -674,14 +738,15 @@ PollOp CapturePoll(const Napi::CallbackInfo& info) {
 
 GetaddrinfoOp CaptureGetaddrinfo(const Napi::CallbackInfo& info) {
   GetaddrinfoOp op;
-  op.has_node = info[0].IsString();
-  if (op.has_node) op.node = info[0].As<Napi::String>().Utf8Value();
-  op.has_service = info[1].IsString();
-  if (op.has_service) op.service = info[1].As<Napi::String>().Utf8Value();
-  op.hints.ai_flags = IntArg(info, 2, "hints.flags");
-  op.hints.ai_family = IntArg(info, 3, "hints.family");
-  op.hints.ai_socktype = IntArg(info, 4, "hints.socktype");
-  op.hints.ai_protocol = IntArg(info, 5, "hints.protocol");
+  GetaddrinfoOp::Lookup& l = *op.lookup;
+  l.has_node = info[0].IsString();
+  if (l.has_node) l.node = info[0].As<Napi::String>().Utf8Value();
+  l.has_service = info[1].IsString();
+  if (l.has_service) l.service = info[1].As<Napi::String>().Utf8Value();
+  l.hints.ai_flags = IntArg(info, 2, "hints.flags");
+  l.hints.ai_family = IntArg(info, 3, "hints.family");
+  l.hints.ai_socktype = IntArg(info, 4, "hints.socktype");
+  l.hints.ai_protocol = IntArg(info, 5, "hints.protocol");
   return op;
 }
 
@@ -690,18 +755,13 @@ GetaddrinfoOp CaptureGetaddrinfo(const Napi::CallbackInfo& info) {
 template <typename Op, Op (*Capture)(const Napi::CallbackInfo&), size_t kArgc>
 Napi::Value SyncExport(const Napi::CallbackInfo& info) {
   Op op = Capture(info);
-  ssize_t r;
-  if constexpr (Op::kWakeable) {
-    AddonData* data = DataOf(info);
-    r = data->worker_thread ? RunOnWorkerThread(op, data) : op.Sync();
-  } else {
-    r = op.Sync();
-  }
+  AddonData* data = DataOf(info);
+  ssize_t r = data->worker_thread ? RunOnWorkerThread(op, data) : op.Sync();
   // A failed wakeable call has no extra result (a cancelled one may be in an
   // environment that is ending, where building one would throw). A result
   // that cannot be returned releases what it holds (accepted, received fds).
   if constexpr (Op::kHasExtra) {
-    if (r >= 0 || !Op::kWakeable) {
+    if (r >= 0 || op.ExtraOnFailure()) {
       try {
         Napi::Value extra = op.Extra(info.Env());
         if (info.Length() > kArgc && info[kArgc].IsArray()) {

@@ -9,6 +9,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,14 +34,14 @@ struct OpBase {
   static constexpr bool kOwnDriver = false;  // true: the op defines RunAsync.
   static constexpr bool kHasExtra = false;   // true: the op defines Extra().
   static constexpr bool kReturnsFd = false;  // true: a result >= 0 is a new fd.
-  static constexpr bool kWakeable =
-      true;  // false: a library call nothing can wake.
   bool NonBlockingCall() const {
     return false;
   }                                       // MSG_DONTWAIT: EAGAIN at once.
   ssize_t Progress() const { return 0; }  // Bytes done before a stop.
   void CallDone() {}        // Frees what only the system call needed.
   void Discard(ssize_t) {}  // Release what a result nobody receives owns.
+  // A failure that still has an Extra() to give (getaddrinfo's EAI_* code).
+  bool ExtraOnFailure() const { return false; }
   template <typename F>
   void ForEachFd(F&& f) const {
     f(fd);
@@ -190,28 +192,35 @@ struct PollOp : OpBase {
   }
 };
 
-// getaddrinfo(3). Returns 0 or an EAI_* code (kept apart from -errno by
-// Extra(), which gives the list or the error's name and message).
+// getaddrinfo(3): 0, or -1 with the EAI_* code in Extra() (kept apart from
+// -errno). A running getaddrinfo cannot be interrupted, so the async form
+// runs it on a thread of its own and waits for it in WaitFor: a wake-up
+// (abort, timeout, teardown) releases the pool thread at once, and the lookup
+// finishes and frees itself in the background.
 struct GetaddrinfoOp : OpBase {
   static constexpr bool kOwnDriver = true;
   static constexpr bool kHasExtra = true;
-  static constexpr bool kWakeable = false;
-  bool has_node = false, has_service = false;
-  std::string node, service;
-  addrinfo hints{};
-  addrinfo* list = nullptr;
-  int gai_error = 0;
-  int sys_errno = 0;
-  GetaddrinfoOp() = default;
-  GetaddrinfoOp(GetaddrinfoOp&& other) noexcept;
-  GetaddrinfoOp& operator=(GetaddrinfoOp&&) = delete;
-  ~GetaddrinfoOp();
+  // What the lookup thread and the call share; the last owner frees it.
+  struct Lookup {
+    bool has_node = false, has_service = false;
+    std::string node, service;
+    addrinfo hints{};
+    addrinfo* list = nullptr;
+    int gai_error = 0;
+    int sys_errno = 0;
+    std::mutex mu;          // Guards the two below, once a thread runs it.
+    bool finished = false;  // The results above are complete.
+    int waiter_fd = -1;     // Rung when finished: the waiting call's thread.
+    ~Lookup();
+    int Run();  // The blocking library call.
+  };
+  std::shared_ptr<Lookup> lookup = std::make_shared<Lookup>();
+  bool done = false;  // lookup's results are complete and ours to read.
   ssize_t Sync();
-  ssize_t RunAsync(InFlight&) {
-    return Sync();
-  }  // A library call: it cannot be woken.
+  ssize_t RunAsync(InFlight& call);
   template <typename F>
   void ForEachFd(F&&) const {}
+  bool ExtraOnFailure() const { return done; }
   Napi::Value Extra(Napi::Env env) const;
 };
 

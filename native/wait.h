@@ -20,6 +20,11 @@ namespace bsd {
 // ready fds, 0 after a timeout or a wake-up, or -errno.
 int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms);
 
+// The write end of this thread's wake-up fd (the one WaitFor polls), or -1.
+// A write to it makes this thread's current or next WaitFor return; a stale
+// one costs a spurious return, which every caller already allows for.
+int ThisThreadWakeFd();
+
 // True when fd's file status flags include O_NONBLOCK: the caller chose C's
 // non-blocking semantics, so an async call fails with EAGAIN as C would.
 bool IsNonBlocking(int fd);

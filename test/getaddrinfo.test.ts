@@ -7,7 +7,7 @@ import {
   IPPROTO_UDP, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, SocketError, type Addrinfo, acceptSync, close,
   connectSync, getaddrinfo, getaddrinfoSync, getpeername, socket, threadpool,
 } from '../lib/index';
-import { openFds } from './helpers/fds';
+import { openFdsExceptWakeups } from './helpers/fds';
 import { closeAll, listener, track } from './helpers/pairs';
 
 const NUMERIC = AI_NUMERICHOST | AI_NUMERICSERV;
@@ -27,7 +27,7 @@ let baseline: number[];
 beforeAll(() => {
   close(socket(AF_INET, SOCK_STREAM, 0));
   getaddrinfoSync('127.0.0.1', '80', { flags: NUMERIC });
-  baseline = openFds();
+  baseline = openFdsExceptWakeups();
 });
 
 afterEach(() => {
@@ -36,7 +36,7 @@ afterEach(() => {
 });
 
 afterAll(() => {
-  expect(openFds()).toEqual(baseline);
+  expect(openFdsExceptWakeups()).toEqual(baseline);
 });
 
 describe('getaddrinfoSync', () => {
