@@ -1,7 +1,7 @@
 // Load: 1,000 concurrent TCP connections (all open at once), each sending
-// framed messages of 16..1024 bytes that are echoed back, every byte checked:
-// the SHA-256 of each connection's stream as the client sent it, as the
-// server received it and as the client got it back must all agree. Once
+// 1,000 framed messages of 16..1024 bytes that are echoed back, every byte
+// checked: the SHA-256 of each connection's stream as the client sent it, as
+// the server received it and as the client got it back must all agree. Once
 // through the async API (a pool thread per blocked call: UV_THREADPOOL_SIZE
 // 1024 in both child processes), once through watch() (one thread, non-
 // blocking calls). And UDP at a high rate: a burst of datagrams whose loss
@@ -9,17 +9,26 @@
 // equal the kernel's own drop count for the receiving socket (/proc/net/udp)
 // — reported, never hidden.
 //
-// The issue asks for 1,000 messages per connection; on this 2-CPU machine the
-// async API (two processes of 1,024 pool threads each) echoes about 5,000
-// messages/s, so it sends 50 per connection (LOAD_ASYNC_MESSAGES), and
-// watch() 500 (LOAD_WATCH_MESSAGES; 1,000 take about 15 s). LOAD_CONNECTIONS,
-// LOAD_UDP_DATAGRAMS scale the rest.
+// A "message" is a framed record in a connection's byte stream
+// ([u32 length][u32 seq][payload]), not a system call: the clients pipeline,
+// gathering consecutive whole messages into one write() of at most 16 KiB
+// (about 30 messages) while reading the echo concurrently, and the servers
+// echo whatever one read() returns. So 1,000,000 messages (520 MB each way)
+// take about 33,000 client write() calls per test, not 1,000,000; the log line
+// gives each process's read()/write() counts. The async client keeps at most
+// 64 KiB per connection unanswered so that no write blocks (see
+// fixtures/rel-load.cjs); the watch() client writes until the socket is full.
+// On a 2-CPU machine each TCP test takes about 5–10 s (11–17 s against the
+// ASan build, so test:asan runs the full figures too).
+//
+// LOAD_CONNECTIONS, LOAD_ASYNC_MESSAGES, LOAD_WATCH_MESSAGES and
+// LOAD_UDP_DATAGRAMS scale it down (or up).
 import { afterEach, describe, expect, it } from 'vitest';
 import { Child, fixture, killChildren } from './fixtures/child';
 
 const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 1000);
-const ASYNC_MESSAGES = Number(process.env.LOAD_ASYNC_MESSAGES ?? 50);
-const WATCH_MESSAGES = Number(process.env.LOAD_WATCH_MESSAGES ?? 500);
+const ASYNC_MESSAGES = Number(process.env.LOAD_ASYNC_MESSAGES ?? 1000);
+const WATCH_MESSAGES = Number(process.env.LOAD_WATCH_MESSAGES ?? 1000);
 const UDP_DATAGRAMS = Number(process.env.LOAD_UDP_DATAGRAMS ?? 200_000);
 const LIMIT_MS = 60_000;
 
@@ -75,11 +84,13 @@ async function echo(mode: 'async' | 'watch', messages: number): Promise<void> {
     expect(c.warnings).toEqual([]);
   }
   const echoS = (c.echoMs as number) / 1000;
+  const calls = (m: Record<string, unknown>): string => `${m.writes as number} write() + ${m.reads as number} read()`;
   console.log(
     `load (${mode}): ${CONNECTIONS} concurrent connections x ${messages} messages = ${CONNECTIONS * messages} messages, ` +
       `${(bytes / 1e6).toFixed(1)} MB each way, byte-exact (SHA-256 per connection); all connected in ` +
       `${(c.connectMs as number).toFixed(0)} ms, echoed in ${echoS.toFixed(1)} s: ` +
-      `${Math.round((CONNECTIONS * messages) / echoS)} messages/s, ${(bytes / 1e6 / echoS).toFixed(1)} MB/s each way`,
+      `${Math.round((CONNECTIONS * messages) / echoS)} messages/s, ${(bytes / 1e6 / echoS).toFixed(1)} MB/s each way; ` +
+      `clients ${calls(c)} calls (${((CONNECTIONS * messages) / (c.writes as number)).toFixed(1)} messages per write), server ${calls(s)}`,
   );
 }
 
