@@ -94,9 +94,9 @@ describe('peer reset mid-read (SO_LINGER {1, 0} → RST)', () => {
     expect((await rejection(read(server, buf))).code).toBe('ECONNRESET');
   });
 
-  // Library bug: the async MSG_WAITALL loop makes one more recvfrom() after a
-  // partial fill, which consumes the socket's pending error; C's blocking
-  // recv(MSG_WAITALL) returns the 40 bytes and leaves ECONNRESET for the next call.
+  // (Once a library bug: the async MSG_WAITALL loop made one more recvfrom()
+  // after a partial fill, consuming the socket's pending error.) C's blocking
+  // recv(MSG_WAITALL) returns the bytes it has and leaves ECONNRESET for the next call.
   it('recv(MSG_WAITALL) cut by a reset gives the bytes it has, then ECONNRESET on the next read (as C)', async () => {
     const { client, server } = tcpPair('ipv4');
     const buf = Buffer.alloc(100);
@@ -315,13 +315,13 @@ describe('signals delivered again and again while calls are blocked', () => {
     expect(sync.ms).toBeGreaterThanOrEqual(1490);
     expect(sync.ms).toBeLessThan(2500);
     expect(m.threadpool).toMatchObject({ busy: 0, queued: 0 });
-    console.log(`signals: ${m.received as number} SIGUSR2 handled by JS over ${Math.round(m.stormMs as number)} ms, sent to each of ${m.threads as number} threads 60 times; 10 blocked calls all completed`);
+    console.log(`signals: ${m.received as number} SIGUSR2 handled by JS over ${Math.round(m.stormMs as number)} ms, sent to each of ${m.threads as number} threads 60 times; ${Object.keys(r).length} blocked calls (async and *Sync in worker_threads) all completed, and a main-thread readSync timed out on time`);
   });
 
-  // Library bug: readSync on the main thread retries read(2) after EINTR with
-  // the socket's whole SO_RCVTIMEO again, so under repeated signals it never
-  // times out (here ~1 s instead of 300 ms). docs/API.md: "A call interrupted
-  // by a signal (EINTR) is retried, with any timeout recomputed".
+  // (Once a library bug: readSync on the main thread retried read(2) after
+  // EINTR with the socket's whole SO_RCVTIMEO again, so under repeated signals
+  // it never timed out.) The contract: "A call interrupted by a signal (EINTR)
+  // is retried, with any timeout recomputed".
   it('readSync with SO_RCVTIMEO 300 ms under the storm fails with EAGAIN after about 300 ms (timeout recomputed)', async () => {
     const m = await storm();
     const t = m.rcvtimeo as { code: string; ms: number };
