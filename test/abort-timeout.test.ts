@@ -748,7 +748,8 @@ describe('getaddrinfo() while queued for a worker (UV_THREADPOOL_SIZE=1 in a chi
   }
 
   it('a timeout and an abort settle promptly, and neither lookup takes the thread', async () => {
-    const child = new Child(fixture('gai-queued.cjs'), { env: { UV_THREADPOOL_SIZE: '1' }, timeoutMs: 20_000 });
+    // BSD_SOCKETS_TRACE=1: the trace of a lookup that never ran must print too.
+    const child = new Child(fixture('gai-queued.cjs'), { env: { UV_THREADPOOL_SIZE: '1', BSD_SOCKETS_TRACE: '1' }, timeoutMs: 20_000 });
     const res = await child.event('result', 18_000) as Record<string, unknown> & { timeout: Settled; abort: Settled };
     const exit = await child.exited;
     expect(exit.code, exit.stderr).toBe(0);
@@ -781,16 +782,21 @@ describe('getaddrinfo() while queued for a worker (UV_THREADPOOL_SIZE=1 in a chi
     expect(res.after).toEqual([{ family: AF_INET, address: '127.0.0.1', port: 7 }]);
     expect(res.final).toEqual(pool(0, 0));
 
-    // The trace: the two cut lookups never ran on the pool's thread (the read's).
-    const records = res.records as { syscall: string; args: unknown[]; threadId: number; runNs: number; result: number }[];
+    // The trace: the two cut lookups never ran on the pool's thread (the
+    // read's), and are recorded as failed with the errno of their cut.
+    const records = res.records as { syscall: string; args: unknown[]; threadId: number; runNs: number; result: number; errno?: number }[];
     const readTid = records.find((r) => r.syscall === 'read')!.threadId;
     const lookups = records.filter((r) => r.syscall === 'getaddrinfo');
     expect(lookups.map((r) => r.args)).toEqual([['127.0.0.1', '80'], ['::1', '443'], ['127.0.0.1', '7']]);
+    expect(lookups.slice(0, 2).map((r) => [r.result, r.errno])).toEqual([[-1, E.ETIMEDOUT], [-1, E.ECANCELED]]);
     for (const cut of lookups.slice(0, 2)) {
       expect(cut.threadId).not.toBe(readTid);
       expect(cut.runNs).toBe(0);
     }
     expect(lookups[2]).toMatchObject({ threadId: readTid, result: 0 });
+    expect(exit.stderr).toMatch(/\] getaddrinfo\("127\.0\.0\.1", "80"\) = -1 ETIMEDOUT queued /);
+    expect(exit.stderr).toMatch(/\] getaddrinfo\("::1", "443"\) = -1 ECANCELED queued /);
+    expect(exit.stderr).toMatch(new RegExp(`\\[tid ${readTid} worker\\] getaddrinfo\\("127\\.0\\.0\\.1", "7"\\) = 0 queued `));
   });
 });
 
