@@ -3,6 +3,7 @@
 // both settle promptly, release the worker thread, and lose no bytes and no
 // connections.
 import { getEventListeners } from 'node:events';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -166,6 +167,32 @@ function fullDgramPair(): { sender: number; receiver: number; to: Sockaddr; queu
   throw new Error('the datagram queue never filled');
 }
 
+/**
+ * An unconnected Unix datagram socket and a bound receiver that never reads,
+ * whose queue (net.unix.max_dgram_qlen) the sender filled with non-blocking
+ * sendto()s: the next blocking sendto() waits for the receiver. poll(2)
+ * cannot show that wait: an unconnected socket has no peer to watch, so it
+ * reports POLLOUT all along.
+ */
+function fullUnconnectedDgram(): { sender: number; receiver: number; to: Sockaddr; queued: number } {
+  const sender = track(socket(AF_UNIX, SOCK_DGRAM, 0));
+  const receiver = track(socket(AF_UNIX, SOCK_DGRAM, 0));
+  const to: Sockaddr = { family: AF_UNIX, path: unixPath() };
+  bind(receiver, to);
+  const dgram = Buffer.alloc(DGRAM, 0x44);
+  for (let queued = 0; queued < 100_000; queued++) {
+    try {
+      expect(sendtoSync(sender, dgram, undefined, MSG_DONTWAIT, to)).toBe(DGRAM);
+    } catch (err) {
+      if ((err as SocketError).code !== 'EAGAIN') throw err;
+      expect(queued).toBeGreaterThan(0);
+      expect(pollSync([{ fd: sender, events: POLLOUT }], 0)).toBe(1); // Writable, says poll.
+      return { sender, receiver, to, queued };
+    }
+  }
+  throw new Error('the receiver\'s queue never filled');
+}
+
 interface Blocked {
   syscall: string;
   /** The SocketError message for ETIMEDOUT. */
@@ -246,6 +273,22 @@ const SCENARIOS: [string, () => Blocked][] = [
     return {
       syscall: 'sendto', message: `sendto ETIMEDOUT ${path}`, path,
       start: (o) => sendto(sender, Buffer.alloc(DGRAM, 0x57), undefined, 0, to, o),
+    };
+  }],
+  ['sendto() from an unconnected Unix datagram socket to a receiver whose queue is full', () => {
+    const { sender, to } = fullUnconnectedDgram();
+    const { path } = to as { path: string };
+    return {
+      syscall: 'sendto', message: `sendto ETIMEDOUT ${path}`, path,
+      start: (o) => sendto(sender, Buffer.alloc(DGRAM, 0x57), undefined, 0, to, o),
+    };
+  }],
+  ['sendmsg() from an unconnected Unix datagram socket to a receiver whose queue is full', () => {
+    const { sender, to } = fullUnconnectedDgram();
+    const { path } = to as { path: string };
+    return {
+      syscall: 'sendmsg', message: `sendmsg ETIMEDOUT ${path}`, path,
+      start: (o) => sendmsg(sender, { iov: [Buffer.alloc(DGRAM, 0x57)], name: to }, 0, o),
     };
   }],
   ['sendmsg() on a Unix stream whose send buffer is full', () => {
@@ -601,6 +644,62 @@ function writeAll(fd: number, text: string): void {
   const b = Buffer.from(text);
   expect(sendSync(fd, b, undefined, 0)).toBe(b.length);
 }
+
+/** The scheduler state (R running or runnable, S sleeping…) of each thread of this process but the calling one (Linux). */
+function threadStates(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    if (Number(tid) === process.pid) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      out.set(tid, stat.charAt(stat.lastIndexOf(')') + 2));
+    } catch {
+      // The thread has ended.
+    }
+  }
+  return out;
+}
+
+describe.runIf(fs.existsSync('/proc/self/task'))('a send waiting for room poll(2) cannot show (unconnected Unix datagram socket, full receiver)', () => {
+  // poll(2) reports the sender writable while its sendto() meets EAGAIN:
+  // the worker must wait without spinning, and still send once there is room.
+  it.each(['sendto', 'sendmsg'] as const)('%s() waits without burning a CPU, then sends once the receiver reads', async (call) => {
+    const { sender, receiver, to, queued } = fullUnconnectedDgram();
+    const last = Buffer.alloc(DGRAM, 0x57);
+    const outcome = observe(call === 'sendto'
+      ? sendto(sender, last, undefined, 0, to, { timeout: 10_000 })
+      : sendmsg(sender, { iov: [last], name: to }, 0, { timeout: 10_000 }));
+    await untilBusy(1);
+    // A worker that polls and retries in a loop is runnable all the time,
+    // however loaded the machine (its share of a CPU is not); one that waits
+    // sleeps. 60 looks, 10 ms apart, at every thread but this one.
+    const SAMPLES = 60;
+    const runnable = new Map<string, number>();
+    for (let i = 0; i < SAMPLES; i++) {
+      for (const [tid, state] of threadStates()) {
+        if (state === 'R') runnable.set(tid, (runnable.get(tid) ?? 0) + 1);
+      }
+      await sleep(10);
+    }
+    const busiest = Math.max(0, ...runnable.values());
+    expect(await within(outcome, 0), 'the send completed with the receiver still full').toBe('hung');
+    expect(busiest, `a thread was runnable in ${busiest} of ${SAMPLES} looks while the send waited`).toBeLessThan(SAMPLES / 2);
+    expect(threadpool().busy).toBe(1);
+    // Room for one datagram: the waiting send goes, whole, after the ones queued before.
+    const buf = Buffer.alloc(2 * DGRAM);
+    expect(recvSync(receiver, buf, undefined, MSG_DONTWAIT)).toBe(DGRAM);
+    const r = await within(outcome, 3000);
+    expect(r, 'the send still waited 3 s after the receiver made room').not.toBe('hung');
+    expect(r).toMatchObject({ ok: true, value: DGRAM });
+    for (let i = 1; i < queued; i++) {
+      expect(recvSync(receiver, buf, undefined, MSG_DONTWAIT)).toBe(DGRAM);
+      expect(buf.subarray(0, DGRAM).equals(Buffer.alloc(DGRAM, 0x44))).toBe(true);
+    }
+    expect(recvSync(receiver, buf, undefined, MSG_DONTWAIT)).toBe(DGRAM);
+    expect(buf.subarray(0, DGRAM).equals(last)).toBe(true);
+    expect(() => recvSync(receiver, buf, undefined, MSG_DONTWAIT)).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+  });
+});
 
 describe('no connections lost', () => {
   it('an aborted accept() leaves the pending connection for the next accept()', async () => {

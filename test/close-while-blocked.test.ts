@@ -8,7 +8,7 @@ import {
   AF_INET, AF_UNIX, MSG_DONTWAIT, POLLIN, POLLOUT, SHUT_RD, SHUT_RDWR, SOCK_DGRAM, SOCK_NONBLOCK,
   SOCK_STREAM, SocketError,
   accept, bind, close, connect, connectSync, getsockname, listen, poll, pollSync, read, readSync,
-  recv, recvfrom, send, sendSync, sendmsg, sendto, shutdown, socket, socketpair, threadpool, type Sockaddr, write,
+  recv, recvfrom, send, sendSync, sendmsg, sendto, sendtoSync, shutdown, socket, socketpair, threadpool, type Sockaddr, write,
   writeSync,
 } from '../lib/index';
 import { sleep } from './helpers/fds';
@@ -92,12 +92,13 @@ function fill(fd: number): number {
   }
 }
 
-/** Fills a datagram socket's send side with small non-blocking sends until EAGAIN; returns how many went. */
-function fillDgram(fd: number): number {
+/** Fills a datagram socket's send side (or, sending `to`, the receiver's queue) with small non-blocking sends until EAGAIN; returns how many went. */
+function fillDgram(fd: number, to?: Sockaddr): number {
   const dgram = Buffer.alloc(1024, 0x44);
   for (let sent = 0; sent < 100_000; sent++) {
     try {
-      sendSync(fd, dgram, undefined, MSG_DONTWAIT);
+      if (to) sendtoSync(fd, dgram, undefined, MSG_DONTWAIT, to);
+      else sendSync(fd, dgram, undefined, MSG_DONTWAIT);
     } catch (err) {
       if ((err as SocketError).code === 'EAGAIN') return sent;
       throw err;
@@ -140,6 +141,17 @@ const SENDS: [string, (keep?: (fd: number) => number) => Blocked][] = [
   }],
   ['sendto() on a full Unix datagram socketpair, to the peer\'s path', (keep = track) => {
     const { sender, to } = fullDgramPair(keep);
+    return {
+      fd: sender, syscall: 'sendto', message: `sendto EBADF ${(to as { path: string }).path}`,
+      start: () => sendto(sender, Buffer.alloc(1024, TAG), undefined, 0, to),
+    };
+  }],
+  ['sendto() from an unconnected Unix datagram socket to a full receiver (a wait poll(2) cannot show)', (keep = track) => {
+    const sender = keep(socket(AF_UNIX, SOCK_DGRAM, 0));
+    const receiver = keep(socket(AF_UNIX, SOCK_DGRAM, 0));
+    const to: Sockaddr = { family: AF_UNIX, path: unixPath() };
+    bind(receiver, to);
+    expect(fillDgram(sender, to)).toBeGreaterThan(0);
     return {
       fd: sender, syscall: 'sendto', message: `sendto EBADF ${(to as { path: string }).path}`,
       start: () => sendto(sender, Buffer.alloc(1024, TAG), undefined, 0, to),
