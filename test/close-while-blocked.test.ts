@@ -82,7 +82,7 @@ function expectEbadf(o: Outcome | 'hung', syscall: string, message = `${syscall}
 function fill(fd: number): number {
   const chunk = Buffer.alloc(64 * 1024, 0x46);
   let total = 0;
-  for (;;) {
+  for (let i = 0; i < 100_000; i++) {
     try {
       total += sendSync(fd, chunk, undefined, MSG_DONTWAIT);
     } catch (err) {
@@ -90,6 +90,7 @@ function fill(fd: number): number {
       throw err;
     }
   }
+  throw new Error('the send buffer never filled');
 }
 
 /** Fills a datagram socket's send side (or, sending `to`, the receiver's queue) with small non-blocking sends until EAGAIN; returns how many went. */
