@@ -840,9 +840,13 @@ interface GaiExtra extends GaiFailure {
   message: string;
 }
 
-/** The native failure object of a getaddrinfo that ran (not one cancelled or never started). */
+/**
+ * The native failure object of a getaddrinfo that ran. One taken out of the
+ * queue before it ran (abort, timeout) has the empty list as its extra and an
+ * errno result (ETIMEDOUT, ECANCELED): undefined then.
+ */
 function gaiFailure(result: number, extra: unknown): GaiFailure | undefined {
-  return result < 0 && extra !== null && typeof extra === 'object' ? (extra as GaiExtra) : undefined;
+  return result < 0 && extra !== null && typeof extra === 'object' && !Array.isArray(extra) ? (extra as GaiExtra) : undefined;
 }
 
 /** The error of a failed lookup (an EAI_* code in `extra`), or of a call stopped before it ended (-errno). */

@@ -75,11 +75,15 @@ ssize_t RunAsync(Op& op, InFlight& call) {
     bool mode_checked = false;
     int64_t deadline =
         -1;  // From SO_RCVTIMEO/SO_SNDTIMEO, as the blocking call has.
+    bool ready = false;  // The last wait reported op.fd ready.
+    int stale = 0;       // Readiness reports in a row the call met with EAGAIN.
     for (;;) {
       if (int err = call.cancelled())
         return op.Progress() > 0 ? op.Progress() : -err;
+      ssize_t before = op.Progress();
       ssize_t r = op.TryNow();
       if (r != -EAGAIN && r != -EWOULDBLOCK) return r;
+      stale = ready && op.Progress() == before ? stale + 1 : 0;
       if (!mode_checked) {
         if (op.NonBlockingCall() || IsNonBlocking(op.fd)) {
           return op.Progress() > 0 ? op.Progress() : r;
@@ -94,9 +98,23 @@ ssize_t RunAsync(Op& op, InFlight& call) {
         if (left <= 0) return op.Progress() > 0 ? op.Progress() : -EAGAIN;
         wait_ms = static_cast<int>((left + 999999) / 1000000);
       }
+      if (stale >= 2) {
+        // poll(2) keeps reporting op.fd ready and the call keeps meeting
+        // EAGAIN: a wait the fd cannot show, as an unconnected Unix datagram
+        // socket's for room in the receiver it sends to. A pause growing to
+        // 100 ms instead of a busy loop; a wake-up still ends it at once.
+        int pause = stale < 9 ? 1 << (stale - 2) : 100;
+        if (wait_ms >= 0 && wait_ms < pause) pause = wait_ms;
+        pollfd wake_only[1];
+        int w = WaitFor(call, wake_only, 1, pause);
+        if (w < 0) return op.Progress() > 0 ? op.Progress() : w;
+        ready = ReadyNow(op.fd, op.Events());
+        continue;
+      }
       pollfd fds[2] = {{op.fd, op.Events(), 0}, {}};
       int w = WaitFor(call, fds, 2, wait_ms);
       if (w < 0) return op.Progress() > 0 ? op.Progress() : w;
+      ready = fds[0].revents != 0;
     }
   }
 }

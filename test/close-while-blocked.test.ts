@@ -8,10 +8,11 @@ import {
   AF_INET, AF_UNIX, MSG_DONTWAIT, POLLIN, POLLOUT, SHUT_RD, SHUT_RDWR, SOCK_DGRAM, SOCK_NONBLOCK,
   SOCK_STREAM, SocketError,
   accept, bind, close, connect, connectSync, getsockname, listen, poll, pollSync, read, readSync,
-  recv, recvfrom, sendSync, shutdown, socket, socketpair, threadpool, write, writeSync,
+  recv, recvfrom, send, sendSync, sendmsg, sendto, sendtoSync, shutdown, socket, socketpair, threadpool, type Sockaddr, write,
+  writeSync,
 } from '../lib/index';
 import { sleep } from './helpers/fds';
-import { FAMILIES, closeAll, listener, tcpPair, track, udpPair } from './helpers/pairs';
+import { FAMILIES, closeAll, listener, tcpPair, track, udpPair, unixPath } from './helpers/pairs';
 
 const E = os.constants.errno;
 const PROMPT_MS = 500;
@@ -81,7 +82,7 @@ function expectEbadf(o: Outcome | 'hung', syscall: string, message = `${syscall}
 function fill(fd: number): number {
   const chunk = Buffer.alloc(64 * 1024, 0x46);
   let total = 0;
-  for (;;) {
+  for (let i = 0; i < 100_000; i++) {
     try {
       total += sendSync(fd, chunk, undefined, MSG_DONTWAIT);
     } catch (err) {
@@ -89,13 +90,87 @@ function fill(fd: number): number {
       throw err;
     }
   }
+  throw new Error('the send buffer never filled');
 }
+
+/** Fills a datagram socket's send side (or, sending `to`, the receiver's queue) with small non-blocking sends until EAGAIN; returns how many went. */
+function fillDgram(fd: number, to?: Sockaddr): number {
+  const dgram = Buffer.alloc(1024, 0x44);
+  for (let sent = 0; sent < 100_000; sent++) {
+    try {
+      if (to) sendtoSync(fd, dgram, undefined, MSG_DONTWAIT, to);
+      else sendSync(fd, dgram, undefined, MSG_DONTWAIT);
+    } catch (err) {
+      if ((err as SocketError).code === 'EAGAIN') return sent;
+      throw err;
+    }
+  }
+  throw new Error('the datagram queue never filled');
+}
+
+/**
+ * A Unix datagram socketpair whose receiver never reads, bound to a path so
+ * sendto() and sendmsg() can name it, and filled: the next blocking send waits.
+ */
+function fullDgramPair(keep: (fd: number) => number): { sender: number; receiver: number; to: Sockaddr } {
+  const [sender, receiver] = socketpair(AF_UNIX, SOCK_DGRAM, 0).map(keep);
+  const to: Sockaddr = { family: AF_UNIX, path: unixPath() };
+  bind(receiver, to);
+  expect(fillDgram(sender)).toBeGreaterThan(0);
+  return { sender, receiver, to };
+}
+
+/** Bytes every blocked send below sends: a peer that ever receives them got them from a closed fd. */
+const TAG = 0x57;
 
 interface Blocked {
   fd: number;
   syscall: string;
+  /** The EBADF message, when it names an address. */
+  message?: string;
   start: () => Promise<unknown>;
 }
+
+/**
+ * Sends blocked on a full socket. `keep` takes each fd the setup opens
+ * (track, or a test's own list when it closes them itself).
+ */
+const SENDS: [string, (keep?: (fd: number) => number) => Blocked][] = [
+  ['send() on a full Unix datagram socketpair', (keep = track) => {
+    const { sender } = fullDgramPair(keep);
+    return { fd: sender, syscall: 'send', start: () => send(sender, Buffer.alloc(1024, TAG), 1024, 0) };
+  }],
+  ['sendto() on a full Unix datagram socketpair, to the peer\'s path', (keep = track) => {
+    const { sender, to } = fullDgramPair(keep);
+    return {
+      fd: sender, syscall: 'sendto', message: `sendto EBADF ${(to as { path: string }).path}`,
+      start: () => sendto(sender, Buffer.alloc(1024, TAG), undefined, 0, to),
+    };
+  }],
+  ['sendto() from an unconnected Unix datagram socket to a full receiver (a wait poll(2) cannot show)', (keep = track) => {
+    const sender = keep(socket(AF_UNIX, SOCK_DGRAM, 0));
+    const receiver = keep(socket(AF_UNIX, SOCK_DGRAM, 0));
+    const to: Sockaddr = { family: AF_UNIX, path: unixPath() };
+    bind(receiver, to);
+    expect(fillDgram(sender, to)).toBeGreaterThan(0);
+    return {
+      fd: sender, syscall: 'sendto', message: `sendto EBADF ${(to as { path: string }).path}`,
+      start: () => sendto(sender, Buffer.alloc(1024, TAG), undefined, 0, to),
+    };
+  }],
+  ['sendmsg() on a full Unix stream socketpair', (keep = track) => {
+    const [a] = socketpair(AF_UNIX, SOCK_STREAM, 0).map(keep);
+    fill(a);
+    return { fd: a, syscall: 'sendmsg', start: () => sendmsg(a, { iov: [Buffer.alloc(2048, TAG), Buffer.alloc(2048, TAG)] }, 0) };
+  }],
+  ['sendmsg() with msg.name on a full Unix datagram socketpair', (keep = track) => {
+    const { sender, to } = fullDgramPair(keep);
+    return {
+      fd: sender, syscall: 'sendmsg', message: `sendmsg EBADF ${(to as { path: string }).path}`,
+      start: () => sendmsg(sender, { iov: [Buffer.alloc(1024, TAG)], name: to }, 0),
+    };
+  }],
+];
 
 const SCENARIOS: [string, () => Blocked][] = [
   ['read() on a TCP socket', () => {
@@ -141,6 +216,12 @@ const SCENARIOS: [string, () => Blocked][] = [
     const { server } = tcpPair('ipv4');
     return { fd: server, syscall: 'poll', start: () => poll([{ fd: server, events: POLLIN }], -1) };
   }],
+  ['send() on a full TCP socket', () => {
+    const { client } = tcpPair('ipv4');
+    fill(client);
+    return { fd: client, syscall: 'send', start: () => send(client, Buffer.alloc(4096, TAG), 4096, 0) };
+  }],
+  ...SENDS.map(([name, setup]): [string, () => Blocked] => [name, () => setup()]),
 ];
 
 describe.each(SCENARIOS)('close(fd) while %s is blocked on fd', (_name, setup) => {
@@ -153,7 +234,7 @@ describe.each(SCENARIOS)('close(fd) while %s is blocked on fd', (_name, setup) =
     const t0 = performance.now();
     expect(close(blocked.fd)).toBe(0);
     const r = await within(outcome, 3000);
-    expectEbadf(r, blocked.syscall);
+    expectEbadf(r, blocked.syscall, blocked.message);
     expect((r as Outcome).at - t0).toBeLessThan(PROMPT_MS);
     expect(threadpool()).toMatchObject({ busy: 0, queued: 0 });
     // Once the call has left, the close(2) has happened: the socket is gone.
@@ -333,6 +414,46 @@ describe('the fd number is not reused under a blocked call', () => {
       if (fd >= server) break;
     }
     expect(got[got.length - 1]).toBe(server);
+  });
+  describe.each(SENDS)('%s', (_name, setup) => {
+    it('still queued for a worker: close(fd) keeps the number until the call has left, which it does at once with EBADF', async () => {
+      const pool = await holdPool();
+      try {
+        const blocked = setup();
+        const before = fdTarget(blocked.fd);
+        const queued = observe(blocked.start());
+        expect(threadpool().queued).toBe(1);
+        const t0 = performance.now();
+        expect(close(blocked.fd)).toBe(0);
+        // Same tick: the call has not left, so the number still names the same socket.
+        expect(fdTarget(blocked.fd)).toBe(before);
+        expect(track(socket(AF_INET, SOCK_STREAM, 0))).not.toBe(blocked.fd);
+        const r = await within(queued, 1000);
+        expectEbadf(r, blocked.syscall, blocked.message);
+        expect((r as Outcome).at - t0).toBeLessThan(PROMPT_MS);
+        expect(fdTarget(blocked.fd)).toBeNull();
+      } finally {
+        await pool.release();
+      }
+    });
+
+    it('running: sockets made right after close(fd), one maybe getting its number, never receive the call\'s bytes (10 rounds)', async () => {
+      for (let round = 0; round < 10; round++) {
+        // Not tracked: closed below (closeAll must not close a number reused since).
+        const mine: number[] = [];
+        const blocked = setup((fd) => {
+          mine.push(fd);
+          return fd;
+        });
+        const outcome = observe(blocked.start());
+        await untilBusy(1);
+        expect(close(blocked.fd)).toBe(0);
+        const fresh = [...socketpair(AF_UNIX, SOCK_STREAM, 0), ...socketpair(AF_UNIX, SOCK_DGRAM, 0)];
+        expectEbadf(await within(outcome, 3000), blocked.syscall, blocked.message);
+        for (const fd of fresh) expect(pollSync([{ fd, events: POLLIN }], 0), `round ${round}: fd ${fd} received bytes`).toBe(0);
+        for (const fd of [...fresh, ...mine.filter((m) => m !== blocked.fd)]) close(fd);
+      }
+    });
   });
 });
 
