@@ -65,22 +65,16 @@ WakeupFd& ThreadWakeupFd() {
 
 int ThisThreadWakeFd() { return ThreadWakeupFd().write_fd; }
 
-int WaitFor(InFlight& call, pollfd* fds, nfds_t n, int timeout_ms) {
+int WaitFor(InFlight& call, pollfd* fds, nfds_t n, Deadline deadline) {
   WakeupFd& wake = ThreadWakeupFd();
   if (wake.read_fd < 0) return -EMFILE;
   fds[n - 1] = {wake.read_fd, POLLIN, 0};
-  int64_t deadline =
-      timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
   call.Arm(wake.write_fd);
   int r = 0;
   // Armed first, then checked: a Cancel() in between either sees the wake fd
   // or is seen here (both sides are seq_cst).
   while (call.cancelled() == 0) {
-    int wait_ms = -1;
-    if (deadline >= 0) {
-      int64_t left = deadline - NowNs();
-      wait_ms = left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
-    }
+    int wait_ms = deadline.PollMs();
     bool tick = call.ticks() && (wait_ms < 0 || wait_ms > InFlight::kTickMs);
     if (tick) wait_ms = InFlight::kTickMs;
     r = ::poll(fds, n, wait_ms);

@@ -160,6 +160,49 @@ ssize_t RunOnWorkerThread(Op& op, AddonData* data) {
   ReleaseOpFds(op, &call);
   return r;
 }
+// The two exports of an op, each C call's sync and async forms.
+
+// `xSync(args…, out?)`: runs the op on this thread; an op's extra result
+// (an address, a list) goes to out[0].
+template <typename Op, Op (*Capture)(const Napi::CallbackInfo&), size_t kArgc>
+Napi::Value SyncExport(const Napi::CallbackInfo& info) {
+  Op op = Capture(info);
+  AddonData* data = DataOf(info);
+  ssize_t r = data->worker_thread ? RunOnWorkerThread(op, data) : op.Sync();
+  // A failed call has no extra result unless the op has one to give (a
+  // cancelled call may be in an environment that is ending, where building
+  // one would throw). A result that cannot be returned releases what it
+  // holds (accepted, received fds).
+  if constexpr (Op::kHasExtra) {
+    if (r >= 0 || op.ExtraOnFailure()) {
+      try {
+        Napi::Value extra = op.Extra(info.Env());
+        if (info.Length() > kArgc && info[kArgc].IsArray()) {
+          DefineElement(info[kArgc].As<Napi::Array>(), 0, extra);
+        }
+      } catch (...) {
+        DiscardResult(op, r);
+        throw;
+      }
+    }
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
+// `x(args…, cb)`: runs the op on a libuv worker; returns the call id (or
+// -errno when it could not start) and later calls cb(result, extra).
+// info[kPin] (the buffer) stays referenced until then.
+template <typename Op, Op (*Capture)(const Napi::CallbackInfo&), size_t kArgc,
+          int kPin>
+Napi::Value AsyncExport(const Napi::CallbackInfo& info) {
+  if (info.Length() <= kArgc || !info[kArgc].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "callback must be a function");
+  }
+  Napi::Value pin = kPin >= 0 ? info[kPin] : Napi::Value();
+  return AsyncCall<Op>::Queue(info, Capture(info), pin,
+                              info[kArgc].As<Napi::Function>());
+}
+
 // Cancels call `id` of this environment; false when it has already settled.
 bool CancelCall(AddonData* data, uint32_t id, int err);
 // Cancels this environment's calls on `fd` (close): queued ones are dequeued

@@ -166,18 +166,11 @@ ssize_t AcceptOp::Sync() {
   if (!lock || IsNonBlocking(fd) || !IsListening(fd))
     return Accept(fd, &peer, flags);
   // As accept(2) would: SO_RCVTIMEO bounds the wait (then EAGAIN).
-  int timeout_ms = SocketTimeoutMs(fd, POLLIN);
-  int64_t deadline =
-      timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+  Deadline deadline = Deadline::In(SocketTimeoutMs(fd, POLLIN));
   for (;;) {
-    int wait_ms = -1;
-    if (deadline >= 0) {
-      int64_t left = deadline - NowNs();
-      if (left <= 0) return -EAGAIN;
-      wait_ms = static_cast<int>((left + 999999) / 1000000);
-    }
+    if (deadline.Passed()) return -EAGAIN;
     pollfd p = {fd, POLLIN, 0};
-    if (::poll(&p, 1, wait_ms) < 0 && errno != EINTR) return -errno;
+    if (::poll(&p, 1, deadline.PollMs()) < 0 && errno != EINTR) return -errno;
     ssize_t r = AcceptWhenReady(fd, &peer, flags, *lock);
     if (r != -EAGAIN) return r;
   }
@@ -218,9 +211,9 @@ ssize_t ConnectOp::RunAsync(InFlight& call) {
   if (r == 0) return 0;
   // A Unix stream listener with a full backlog gives EAGAIN and no way to
   // wait for room: retry with a growing pause, still wakeable.
-  for (int ms = 1; err == EAGAIN; ms = ms < 64 ? ms * 2 : 100) {
+  for (int attempt = 0; err == EAGAIN; attempt++) {
     pollfd wake_only[1];
-    int w = WaitFor(call, wake_only, 1, ms);
+    int w = WaitFor(call, wake_only, 1, Deadline::In(BackoffMs(attempt)));
     if (w < 0) return w;
     if (int c = call.cancelled()) return -c;
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -233,7 +226,7 @@ ssize_t ConnectOp::RunAsync(InFlight& call) {
   for (;;) {
     if (int c = call.cancelled()) return -c;
     pollfd fds[2] = {{fd, POLLOUT, 0}, {}};
-    int w = WaitFor(call, fds, 2, -1);
+    int w = WaitFor(call, fds, 2, Deadline::Never());
     if (w < 0) return w;
     if (w > 0) return ConnectResult(fd);
   }
@@ -476,32 +469,16 @@ void RecvmsgOp::Discard(ssize_t result) {
 // poll(2). EINTR is retried with the timeout recomputed.
 ssize_t PollOp::Sync() {
   nfds_t n = fds.size() - 1;
-  int64_t deadline =
-      timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
-  for (;;) {
-    int wait_ms = timeout_ms;
-    if (deadline >= 0) {
-      int64_t left = deadline - NowNs();
-      wait_ms = left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
-    }
-    int r = ::poll(fds.data(), n, wait_ms);
-    if (r >= 0 || errno != EINTR) return OrErrno(r);
-  }
+  return RetryEintrFor(timeout_ms,
+                       [&](int ms) { return ::poll(fds.data(), n, ms); });
 }
 
 ssize_t PollOp::RunAsync(InFlight& call) {
-  int64_t deadline =
-      timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+  Deadline deadline = Deadline::In(timeout_ms);
   for (;;) {
     if (int c = call.cancelled()) return -c;
-    int wait_ms = -1;
-    if (deadline >= 0) {
-      int64_t left = deadline - NowNs();
-      wait_ms = left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
-    }
-    int r = WaitFor(call, fds.data(), fds.size(), wait_ms);
-    if (r != 0) return r;
-    if (deadline >= 0 && NowNs() >= deadline) return 0;
+    int r = WaitFor(call, fds.data(), fds.size(), deadline);
+    if (r != 0 || deadline.Passed()) return r;
   }
 }
 
@@ -565,7 +542,7 @@ ssize_t GetaddrinfoOp::RunAsync(InFlight& call) {
       if (lookup->finished) break;
     }
     pollfd wake[1];
-    int w = WaitFor(call, wake, 1, -1);
+    int w = WaitFor(call, wake, 1, Deadline::Never());
     if (w < 0) {
       stopped = w;
       break;
@@ -748,46 +725,6 @@ GetaddrinfoOp CaptureGetaddrinfo(const Napi::CallbackInfo& info) {
   l.hints.ai_socktype = IntArg(info, 4, "hints.socktype");
   l.hints.ai_protocol = IntArg(info, 5, "hints.protocol");
   return op;
-}
-
-// `xSync(args…, out?)`: runs the op on this thread; an op's extra result
-// (an address, a list) goes to out[0].
-template <typename Op, Op (*Capture)(const Napi::CallbackInfo&), size_t kArgc>
-Napi::Value SyncExport(const Napi::CallbackInfo& info) {
-  Op op = Capture(info);
-  AddonData* data = DataOf(info);
-  ssize_t r = data->worker_thread ? RunOnWorkerThread(op, data) : op.Sync();
-  // A failed wakeable call has no extra result (a cancelled one may be in an
-  // environment that is ending, where building one would throw). A result
-  // that cannot be returned releases what it holds (accepted, received fds).
-  if constexpr (Op::kHasExtra) {
-    if (r >= 0 || op.ExtraOnFailure()) {
-      try {
-        Napi::Value extra = op.Extra(info.Env());
-        if (info.Length() > kArgc && info[kArgc].IsArray()) {
-          DefineElement(info[kArgc].As<Napi::Array>(), 0, extra);
-        }
-      } catch (...) {
-        DiscardResult(op, r);
-        throw;
-      }
-    }
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(r));
-}
-
-// `x(args…, cb)`: runs the op on a libuv worker; returns the call id (or
-// -errno when it could not start) and later calls cb(result, extra).
-// info[kPin] (the buffer) stays referenced until then.
-template <typename Op, Op (*Capture)(const Napi::CallbackInfo&), size_t kArgc,
-          int kPin>
-Napi::Value AsyncExport(const Napi::CallbackInfo& info) {
-  if (info.Length() <= kArgc || !info[kArgc].IsFunction()) {
-    throw Napi::TypeError::New(info.Env(), "callback must be a function");
-  }
-  Napi::Value pin = kPin >= 0 ? info[kPin] : Napi::Value();
-  return AsyncCall<Op>::Queue(info, Capture(info), pin,
-                              info[kArgc].As<Napi::Function>());
 }
 
 // ---- Calls that never block: synchronous only. ----

@@ -33,25 +33,16 @@ struct EpollWaitOp : OpBase {
   int ready = 0;
 
   ssize_t Sync() {
-    int64_t deadline =
-        timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
-    for (;;) {
-      int wait_ms = timeout_ms;
-      if (deadline >= 0) {
-        int64_t left = deadline - NowNs();
-        wait_ms = left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
-      }
-      int r = epoll_wait(fd, events.data(), static_cast<int>(events.size()),
-                         wait_ms);
-      if (r >= 0 || errno != EINTR) return ready = static_cast<int>(OrErrno(r));
-    }
+    return ready = static_cast<int>(RetryEintrFor(timeout_ms, [&](int ms) {
+             return epoll_wait(fd, events.data(),
+                               static_cast<int>(events.size()), ms);
+           }));
   }
 
   // Waits on the epoll fd itself (readable when an event is ready) with the
   // wake-up fd, then collects with a zero timeout.
   ssize_t RunAsync(InFlight& call) {
-    int64_t deadline =
-        timeout_ms >= 0 ? NowNs() + int64_t{timeout_ms} * 1000000 : -1;
+    Deadline deadline = Deadline::In(timeout_ms);
     for (;;) {
       if (int c = call.cancelled()) return -c;
       ssize_t r = RetryEintr([&] {
@@ -59,14 +50,9 @@ struct EpollWaitOp : OpBase {
                           0);
       });
       if (r != 0) return ready = static_cast<int>(r);
-      int wait_ms = -1;
-      if (deadline >= 0) {
-        int64_t left = deadline - NowNs();
-        if (left <= 0) return 0;
-        wait_ms = static_cast<int>((left + 999999) / 1000000);
-      }
+      if (deadline.Passed()) return 0;
       pollfd fds[2] = {{fd, POLLIN, 0}, {}};
-      int w = WaitFor(call, fds, 2, wait_ms);
+      int w = WaitFor(call, fds, 2, deadline);
       if (w < 0) return w;
     }
   }
@@ -129,21 +115,6 @@ Napi::Value EpollCtl(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
 }
 
-Napi::Value EpollWaitSync(const Napi::CallbackInfo& info) {
-  EpollWaitOp op = CaptureEpollWait(info);
-  AddonData* data = DataOf(info);
-  ssize_t r = data->worker_thread ? RunOnWorkerThread(op, data) : op.Sync();
-  op.Extra(info.Env());
-  return Napi::Number::New(info.Env(), static_cast<double>(r));
-}
-
-Napi::Value EpollWait(const Napi::CallbackInfo& info) {
-  if (!info[4].IsFunction())
-    throw Napi::TypeError::New(info.Env(), "callback must be a function");
-  return AsyncCall<EpollWaitOp>::Queue(info, CaptureEpollWait(info), info[3],
-                                       info[4].As<Napi::Function>());
-}
-
 #else
 
 Napi::Value NoEpoll(const Napi::CallbackInfo& info) {
@@ -161,8 +132,8 @@ void InitEpoll(Napi::Env env, Napi::Object exports, AddonData* data) {
 #ifdef __linux__
   add("epoll_create1", EpollCreate1);
   add("epoll_ctl", EpollCtl);
-  add("epoll_waitSync", EpollWaitSync);
-  add("epoll_wait", EpollWait);
+  add("epoll_waitSync", SyncExport<EpollWaitOp, CaptureEpollWait, 4>);
+  add("epoll_wait", AsyncExport<EpollWaitOp, CaptureEpollWait, 4, 3>);
 #else
   for (const char* name :
        {"epoll_create1", "epoll_ctl", "epoll_waitSync", "epoll_wait"}) {
