@@ -11,7 +11,7 @@ export interface TraceRecord {
   /** The C return value: -1 on failure, with `errno` set (getaddrinfo: its EAI_* value). */
   result: number;
   errno?: number;
-  /** gettid() of the thread that ran the system call. */
+  /** gettid() of the thread that ran the system call; 0 when it never ran (stopped while queued for a worker). */
   threadId: number;
   /** gettid() of this JS thread (the event loop's). */
   mainThreadId: number;
@@ -101,7 +101,10 @@ function isTraceRecord(r: unknown): r is TraceRecord {
     (t.detail === undefined || typeof t.detail === 'string');
 }
 
-/** `[tid 4242 worker] accept(3) = 5 <127.0.0.1:51234> queued 0.01ms ran 12.3ms` */
+/**
+ * `[tid 4242 worker] accept(3) = 5 <127.0.0.1:51234> queued 0.01ms ran 12.3ms`;
+ * a call stopped before a worker took it: `[never ran] read(7, 64) = -1 ECANCELED queued 3.1ms`.
+ */
 export function formatTrace(r: TraceRecord): string {
   if (!isTraceRecord(r)) {
     throw new TypeError('The "record" argument must be a trace record from onTrace()');
@@ -110,6 +113,7 @@ export function formatTrace(r: TraceRecord): string {
   const args = r.args.map((a) => (typeof a === 'string' ? JSON.stringify(a) : String(a))).join(', ');
   const result = r.errno !== undefined ? `${r.result} ${errnoName(r.errno)}` : String(r.result);
   const detail = r.detail !== undefined ? ` <${r.detail}>` : '';
+  if (r.threadId === 0) return `[never ran] ${r.syscall}(${args}) = ${result}${detail} queued ${ms(r.queuedNs)}`;
   const queued = who === 'worker' ? ` queued ${ms(r.queuedNs)}` : '';
   return `[tid ${r.threadId} ${who}] ${r.syscall}(${args}) = ${result}${detail}${queued} ran ${ms(r.runNs)}`;
 }
