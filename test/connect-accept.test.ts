@@ -11,27 +11,13 @@ import {
   type PollFd, accept, acceptSync, bind, close, connect, connectSync, fcntl, getpeername,
   getsockname, getsockopt, listen, pollSync, readSync, setsockopt, socket, threadpool, writeSync,
 } from '../lib/index';
-import { openFds } from './helpers/fds';
+import { openFdsExceptWakeups } from './helpers/fds';
 import {
   FAMILIES, anyAddr, closeAll, domainOf, listener, refusedPort, track, unixPath,
 } from './helpers/pairs';
 import { sysError } from './helpers/errors';
 
 const E = osConstants.errno;
-
-/**
- * Open fds, without the eventfd each libuv pool thread keeps as its wake-up
- * fd for its lifetime once it has run an async call.
- */
-function fdsNow(): number[] {
-  return openFds().filter((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`) !== 'anon_inode:[eventfd]';
-    } catch {
-      return false;
-    }
-  });
-}
 
 /** 'addr' as lib/errors.ts prints it in a message. */
 function text(addr: Sockaddr): string {
@@ -54,7 +40,7 @@ let baseline: number[];
 
 beforeAll(() => {
   close(socket(AF_INET, SOCK_STREAM, 0));
-  baseline = fdsNow();
+  baseline = openFdsExceptWakeups();
 });
 
 afterEach(() => {
@@ -63,7 +49,7 @@ afterEach(() => {
 });
 
 afterAll(() => {
-  expect(fdsNow()).toEqual(baseline);
+  expect(openFdsExceptWakeups()).toEqual(baseline);
 });
 
 describe.each(FAMILIES)('connect(2) and accept(2) over %s', (family) => {

@@ -1,6 +1,5 @@
 // SocketError: the exported class every failed system call throws (sync) or
 // rejects with (async), its fields and Node-like message; AbortError's shape.
-import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as lib from '../lib/index';
@@ -9,7 +8,7 @@ import {
   connect, connectSync, errnoName, getsockname, listen, read, readSync, sendtoSync, socket,
   threadpool,
 } from '../lib/index';
-import { openFds } from './helpers/fds';
+import { openFdsExceptWakeups } from './helpers/fds';
 import { closeAll, listener, refusedPort, track, unixPath } from './helpers/pairs';
 
 const E = osConstants.errno;
@@ -23,25 +22,11 @@ function caught(fn: () => unknown): unknown {
   return expect.fail('expected a throw');
 }
 
-/**
- * Open fds, without the eventfd each libuv pool thread keeps as its wake-up
- * fd for its lifetime once it has run an async call.
- */
-function fdsNow(): number[] {
-  return openFds().filter((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`) !== 'anon_inode:[eventfd]';
-    } catch {
-      return false;
-    }
-  });
-}
-
 let baseline: number[];
 
 beforeAll(() => {
   close(socket(AF_INET, SOCK_STREAM, 0));
-  baseline = fdsNow();
+  baseline = openFdsExceptWakeups();
 });
 
 afterEach(() => {
@@ -50,7 +35,7 @@ afterEach(() => {
 });
 
 afterAll(() => {
-  expect(fdsNow()).toEqual(baseline);
+  expect(openFdsExceptWakeups()).toEqual(baseline);
 });
 
 describe('SocketError', () => {

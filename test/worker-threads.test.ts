@@ -13,7 +13,7 @@ import {
   type TraceRecord, close, connectSync, getsockname, onTrace, readSync, setsockopt, shutdown, socket,
   threadpool, writeSync,
 } from '../lib/index';
-import { openFds } from './helpers/fds';
+import { openFdsExceptWakeups } from './helpers/fds';
 import { closeAll, listener, track } from './helpers/pairs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -141,21 +141,10 @@ function mainTid(): number {
 
 let baseline: number[];
 
-/** Open fds, without the eventfd each libuv pool thread keeps for its lifetime once used. */
-function fdsNow(): number[] {
-  return openFds().filter((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`) !== 'anon_inode:[eventfd]';
-    } catch {
-      return false;
-    }
-  });
-}
-
 beforeAll(() => {
   libDir = compileLib();
   close(socket(AF_INET, SOCK_STREAM, 0));
-  baseline = fdsNow();
+  baseline = openFdsExceptWakeups();
 });
 
 afterEach(() => {
@@ -164,7 +153,7 @@ afterEach(() => {
 });
 
 afterAll(() => {
-  expect(fdsNow()).toEqual(baseline);
+  expect(openFdsExceptWakeups()).toEqual(baseline);
   fs.rmSync(libDir, { recursive: true, force: true });
 });
 
@@ -442,7 +431,7 @@ parentPort.postMessage('pending');
   });
 
   it('the worker closes its own fds: none is left behind', async () => {
-    const before = fdsNow();
+    const before = openFdsExceptWakeups();
     const run = await startWorker(`
 const fds = [];
 for (let i = 0; i < 10; i++) fds.push(s.socket(s.AF_INET, s.SOCK_STREAM, 0));
@@ -452,6 +441,6 @@ parentPort.postMessage(fds.length);
 `, {}).done;
     expect(run.exitCode).toBe(0);
     expect(run.messages).toEqual([12]);
-    expect(fdsNow()).toEqual(before);
+    expect(openFdsExceptWakeups()).toEqual(before);
   });
 });
