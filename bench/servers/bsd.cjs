@@ -5,6 +5,7 @@
 // Binds 127.0.0.1 port 0, prints the port, serves until killed (120 s at most).
 'use strict';
 const b = require('bsd-sockets');
+require('./control.cjs');
 
 const { AF_INET, SOCK_STREAM, SOCK_DGRAM, SOCK_NONBLOCK, POLLIN, IPPROTO_TCP, TCP_NODELAY } = b;
 const [workload, mode] = process.argv.slice(2);
