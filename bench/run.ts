@@ -140,11 +140,11 @@ interface IdlePlan {
   /** Connections held at once (10,000, or 2,000 with --quick, unless a limit says fewer). */
   count: number;
   /**
-   * Connections opened and closed before the baseline: a tenth of `count`,
-   * enough that the server's code paths have run and are paged in (V8's
-   * collector at scale among them: after only 200, node's own binary still
-   * added ~0.4 KB/conn of file-backed RSS during the count); a larger
-   * warm-up would leave freed heap the count then reuses in the baseline.
+   * Connections opened and closed before the baseline: 1,000, enough that
+   * the server's code paths have run and are paged in (V8's collector at
+   * scale among them: after only 200, node's own binary still added ~0.4
+   * KB/conn of file-backed RSS during 10,000). A warm-up close to `count`
+   * would leave freed heap in the baseline that the count then reuses.
    */
   warm: number;
   /** Connections the client opens before it reads their echoes: within the listen backlog. */
@@ -192,9 +192,11 @@ function planIdle(): IdlePlan {
   // listen backlog (the servers ask for 4096, capped at somaxconn) must hold them.
   const somaxconn = Number(procText('/proc/sys/net/core/somaxconn') ?? 4096);
   const batch = Math.max(1, Math.min(256, Math.floor(somaxconn / 2)));
-  notes.unshift(`${count} connections (after ${Math.ceil(count / 10)} opened and closed to warm up), ${batch} connected at a time; RLIMIT_NOFILE ${soft}/${hard}, ` +
+  const warm = Math.min(count, 1000);
+  notes.unshift(`${count} connections (after ${warm} opened and closed to warm up), ${batch} connected at a time; RLIMIT_NOFILE ${soft}/${hard}, ` +
     `ip_local_port_range ${range?.join('–') ?? '?'}, somaxconn ${somaxconn}`);
-  return { count, warm: Math.ceil(count / 10), batch, nofile, notes };
+  if (count < 10000) notes.push(`with ${count} connections the fixed costs (heap growth, the warm-up's freed memory) weigh more: quote a 10,000-connection run`);
+  return { count, warm, batch, nofile, notes };
 }
 
 /** argv under a shell that first raises the soft fd limit (exec keeps the pid). */
