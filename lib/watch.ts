@@ -20,7 +20,7 @@ export interface Watcher {
   unref(): void;
 }
 
-const { EBADF, EEXIST } = os.constants.errno;
+const { EBADF } = os.constants.errno;
 const { POLLIN, POLLOUT, POLLPRI, POLLERR, POLLHUP, POLLRDHUP } = native.constants;
 
 /** Live watchers by fd: one per fd (libuv allows no more), and close(fd) must stop it first. */
@@ -70,16 +70,17 @@ class WatcherImpl implements Watcher {
 
   update(events: number): void {
     validateInt(events, 'events', 0, 0x7fff);
-    if (watchers.get(this.fd) !== this) throw socketError(EBADF, 'watch');
+    if (!byId.has(this.id)) throw socketError(EBADF, 'watch');
     const r = native.watchUpdate(this.id, events);
     if (r < 0) throw socketError(-r, 'watch');
     this.mask = deliverable(events);
   }
 
   close(): void {
-    if (watchers.get(this.fd) !== this) return;
-    watchers.delete(this.fd);
-    byId.delete(this.id);
+    if (!byId.delete(this.id)) return; // Closed already.
+    // A watcher of a file closed behind the library's back may have been
+    // replaced in `watchers` by a new watch() of the reused number.
+    if (watchers.get(this.fd) === this) watchers.delete(this.fd);
     native.watchClose(this.id);
   }
 
@@ -115,7 +116,8 @@ export function watch(fd: number, events: number, listener: WatchListener): Watc
     // Node's own handle polls it: a second uv_poll_t would take its epoll registration.
     throw new TypeError(`The "fd" argument ${fd} belongs to a ${nodeOwner} (from fdOf()): Node already polls it`);
   }
-  if (watchers.has(fd)) throw socketError(EEXIST, 'watch');
+  // The native side decides EEXIST: it can tell a live watcher of this fd
+  // from one whose file was closed behind the library's back.
   const id = native.watchStart(fd, events, owner);
   if (id < 0) throw socketError(-id, 'watch');
   const watcher = new WatcherImpl(fd, id, listener, deliverable(events));

@@ -33,6 +33,8 @@ struct AddonData {
   napi_ref termination_probe = nullptr;
   // watch() handles by id; a handle leaves the map when uv_close completes.
   std::unordered_map<uint32_t, struct PollWatcher*> watchers;
+  // The same handles by fd, those not closing: one per fd (watch.cc).
+  std::unordered_map<int, struct PollWatcher*> watcher_fds;
   uint32_t next_watcher_id = 1;
   // watch() readiness of one loop iteration's poll phase, delivered to JS in
   // one call from a check handle (watch.cc): [count, next, (id, status,

@@ -222,6 +222,9 @@ void OnClose(uv_handle_t* handle) {
 
 void Close(PollWatcher* w) {
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&w->handle))) return;
+  auto& by_fd = w->data->watcher_fds;
+  auto it = by_fd.find(w->fd);
+  if (it != by_fd.end() && it->second == w) by_fd.erase(it);
   uv_poll_stop(&w->handle);
   // Give the fd back in the mode it had, unless it has been closed meanwhile
   // (its number may name another file now).
@@ -258,12 +261,15 @@ Napi::Value WatchStart(const Napi::CallbackInfo& info) {
   // One uv_poll_t per fd and loop: a second one would take the fd's epoll
   // registration from the first, and libuv aborts when either closes. (Each
   // copy of the library sharing this addon checks only its own watchers.)
-  for (const auto& entry : data->watchers) {
-    PollWatcher* other = entry.second;
-    if (other->fd == fd &&
-        !uv_is_closing(reinterpret_cast<uv_handle_t*>(&other->handle))) {
+  // By fd, not a scan of every watcher: that made n watch() calls O(n^2).
+  auto same_fd = data->watcher_fds.find(fd);
+  if (same_fd != data->watcher_fds.end()) {
+    if (SameFile(same_fd->second))
       return Napi::Number::New(info.Env(), -EEXIST);
-    }
+    // Its file was closed behind the library's back and the number reused:
+    // that watcher is dead (stopped, left for its own close()).
+    uv_poll_stop(&same_fd->second->handle);
+    data->watcher_fds.erase(same_fd);
   }
   auto* w = new PollWatcher{};
   w->data = data;
@@ -283,6 +289,7 @@ Napi::Value WatchStart(const Napi::CallbackInfo& info) {
     if (data->next_watcher_id > INT32_MAX) data->next_watcher_id = 1;
   } while (data->watchers.count(w->id) != 0);
   data->watchers.emplace(w->id, w);
+  data->watcher_fds.emplace(fd, w);
   r = StartPoll(w, events);
   if (r != 0) {
     Close(w);

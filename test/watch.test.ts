@@ -457,7 +457,8 @@ describe('watch(): an fd closed behind the library\'s back (fs.closeSync)', () =
     }
     if (mode.startsWith('reused')) {
       expect(msg.reused).toBe(true);
-      expect(msg.cNonBlocking).toBe(false); // close() did not "restore" flags on the stranger.
+      expect(msg.rewatched).toEqual({ err: null, revents: POLLIN }); // The number is free for a new watch().
+      expect(msg.cNonBlocking).toBe(true); // The dead watcher's close() left the stranger's flags alone.
     }
   });
 });
@@ -592,6 +593,31 @@ describe('watch(): fds ready in one loop iteration (delivered as one batch)', ()
     }));
     expect(() => dist.watch(fd, POLLIN, () => undefined)).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'watch' }));
     await until(() => calls === 1, 2000, 'the first watcher\'s event');
+  });
+
+  it('two copies of the library: once one closes its watcher the other can watch the fd, and then the first gets EEXIST (among 100 watched fds)', async () => {
+    const load = createRequire(__filename);
+    const dist = load(DIST_INDEX) as typeof import('../lib/index');
+    const fds = readyPairs(100);
+    const others = fds.slice(1).map((other) => tracked(watch(other, 0, () => undefined)));
+    const [fd] = fds;
+    const first = watch(fd, 0, () => undefined);
+    first.close();
+    let calls = 0;
+    const second = dist.watch(fd, POLLIN, () => {
+      calls++;
+      readSync(fd, Buffer.alloc(16));
+    });
+    try {
+      expect(() => watch(fd, POLLIN, () => undefined)).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'watch' }));
+      await until(() => calls === 1, 2000, 'the second copy\'s event');
+      // Closing the others leaves this one's registration alone.
+      for (const w of others) w.close();
+      expect(() => watch(fd, POLLIN, () => undefined)).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'watch' }));
+    } finally {
+      second.close();
+    }
+    tracked(watch(fd, 0, () => undefined));
   });
 
   it('a listener that throws: the error reaches \'uncaughtException\' before the next listener runs, and the others all run (child process)', async () => {

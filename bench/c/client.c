@@ -7,18 +7,29 @@
  *   client udp PORT SIZE COUNT          request/response datagrams/s
  *   client connrate PORT COUNT          connect + server close + EOF, per s
  *   client echo PORT CONNS ROUNDS SIZE  messages/s, CONNS connections (epoll)
+ *   client idle PORT COUNT WARM BATCH   COUNT idle connections held open
  *
- * Loopback only (127.0.0.1). Every wait is bounded by SO_RCVTIMEO / epoll
- * timeouts so a broken server fails the run instead of hanging it. */
+ * idle talks to its driver (bench/run.ts) by lines: it opens and closes WARM
+ * connections (the server's code paths run once before the baseline), prints
+ * "warm" and waits for a line on stdin; then opens COUNT connections, BATCH
+ * at a time, each served (one byte sent and its echo read, so a connection
+ * left in the listen backlog does not count), prints "ready COUNT SECONDS"
+ * and holds them until the next line on stdin; then closes them all (with a
+ * reset: no TIME_WAIT left behind) and prints "closed".
+ *
+ * Loopback only (127.0.0.1). Every wait is bounded by SO_RCVTIMEO / epoll /
+ * poll timeouts so a broken server fails the run instead of hanging it. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -173,6 +184,74 @@ static void echo(int conns, long rounds, size_t size) {
   for (int i = 0; i < conns; i++) close(fds[i]);
 }
 
+/* Waits (at most `seconds`) for a line from the driver on stdin; EOF or a
+ * timeout ends the wait too (the driver is gone or stuck). */
+static void await_line(int seconds) {
+  struct pollfd p = {.fd = 0, .events = POLLIN};
+  if (poll(&p, 1, seconds * 1000) <= 0) {
+    fprintf(stderr, "client idle: no word from the driver in %d s\n", seconds);
+    return;
+  }
+  char c;
+  while (read(0, &c, 1) == 1 && c != '\n') {
+  }
+}
+
+/* Closes with a reset (SO_LINGER 0): tens of thousands of connections per
+ * run would otherwise leave as many TIME_WAIT entries behind. */
+static void reset_close(int fd) {
+  struct linger l = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  close(fd);
+}
+
+/* Opens fds[0..n) in batches: connect a batch, send one byte on each, read
+ * each one's echo, so every connection has been accepted and served. */
+static void open_served(int *fds, int n, int batch) {
+  for (int first = 0; first < n; first += batch) {
+    int last = first + batch < n ? first + batch : n;
+    for (int i = first; i < last; i++) {
+      fds[i] = dial();
+      char c = (char)i;
+      write_all(fds[i], &c, 1);
+    }
+    for (int i = first; i < last; i++) {
+      char c;
+      read_all(fds[i], &c, 1);
+      if (c != (char)i) {
+        fprintf(stderr, "client idle: connection %d echoed a wrong byte\n", i);
+        exit(1);
+      }
+    }
+  }
+}
+
+static void idle(int count, int warm, int batch) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+      lim.rlim_cur < (rlim_t)count + 16) {
+    fprintf(stderr,
+            "client idle: %d connections need %d fds; RLIMIT_NOFILE is %ld\n",
+            count, count + 16, (long)lim.rlim_cur);
+    exit(1);
+  }
+  if (batch < 1) batch = 1;
+  int n = count > warm ? count : warm;
+  int *fds = calloc((size_t)n, sizeof(int));
+  open_served(fds, warm, batch);
+  for (int i = 0; i < warm; i++) reset_close(fds[i]);
+  printf("warm\n");
+  fflush(stdout);
+  await_line(60);
+  double t0 = now();
+  open_served(fds, count, batch);
+  printf("ready %d %.3f\n", count, now() - t0);
+  fflush(stdout);
+  await_line(120);
+  for (int i = 0; i < count; i++) reset_close(fds[i]);
+  printf("closed\n");
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: client MODE PORT ...\n");
@@ -192,6 +271,8 @@ int main(int argc, char **argv) {
     connrate(atol(argv[3]));
   else if (!strcmp(mode, "echo") && argc == 6)
     echo(atoi(argv[3]), atol(argv[4]), (size_t)atol(argv[5]));
+  else if (!strcmp(mode, "idle") && argc == 6)
+    idle(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
   else {
     fprintf(stderr, "bad arguments for %s\n", mode);
     return 2;

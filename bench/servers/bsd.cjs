@@ -5,6 +5,7 @@
 // Binds 127.0.0.1 port 0, prints the port, serves until killed (120 s at most).
 'use strict';
 const b = require('bsd-sockets');
+require('./control.cjs');
 
 const { AF_INET, SOCK_STREAM, SOCK_DGRAM, SOCK_NONBLOCK, POLLIN, IPPROTO_TCP, TCP_NODELAY } = b;
 const [workload, mode] = process.argv.slice(2);
@@ -69,33 +70,40 @@ async function echo() {
             b.setsockopt(c, IPPROTO_TCP, TCP_NODELAY, 1);
             b.epoll_ctl(ep, b.EPOLL_CTL_ADD, c, { events: b.EPOLLIN, data: c });
           });
-        } else {
-          serveReady(fd, () => b.epoll_ctl(ep, b.EPOLL_CTL_DEL, fd));
+        } else if (!echoReady(fd)) {
+          b.epoll_ctl(ep, b.EPOLL_CTL_DEL, fd);
+          b.close(fd);
         }
       }
     }
   }
   // watch: one read per readiness (level-triggered: it fires again while
-  // data remains), with each connection's functions made once, not per event.
+  // data remains). One function per connection, made once, not per event
+  // (the listener runs only after watch() has returned w).
   b.watch(lfd, POLLIN, () => drain(() => {
     const c = b.acceptSync(lfd, SOCK_NONBLOCK).fd;
     b.setsockopt(c, IPPROTO_TCP, TCP_NODELAY, 1);
-    let w = null;
-    const forget = () => w.close();
-    w = b.watch(c, POLLIN, () => serveReady(c, forget));
+    const w = b.watch(c, POLLIN, () => {
+      if (echoReady(c)) return;
+      w.close();
+      b.close(c);
+    });
   }));
 }
 
-// Echo what a ready non-blocking connection has; close it at EOF or error.
-function serveReady(fd, forget) {
+// Echo what a ready non-blocking connection has: false at EOF or an error
+// (the caller stops watching it and closes it).
+function echoReady(fd) {
   try {
     const n = b.readSync(fd, buf);
-    if (n > 0) return void b.writeSync(fd, buf, n);
+    if (n > 0) {
+      b.writeSync(fd, buf, n);
+      return true;
+    }
   } catch (err) {
-    if (err.code === 'EAGAIN') return;
+    if (err.code === 'EAGAIN') return true;
   }
-  forget();
-  b.close(fd);
+  return false;
 }
 
 async function bulk() {

@@ -4,6 +4,7 @@
 'use strict';
 const net = require('node:net');
 const dgram = require('node:dgram');
+require('./control.cjs');
 
 const workload = process.argv[2];
 setTimeout(() => process.exit(0), 120_000).unref();
