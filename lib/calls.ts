@@ -841,9 +841,9 @@ interface GaiExtra extends GaiFailure {
 }
 
 /**
- * The native failure object of a getaddrinfo that ran. One taken out of the
- * queue before it ran (abort, timeout) has the empty list as its extra and an
- * errno result (ETIMEDOUT, ECANCELED): undefined then.
+ * The native failure object of a lookup that ended in an EAI_* code. One
+ * stopped before it ended (abort, timeout) has no extra and an errno result
+ * (ETIMEDOUT, ECANCELED): undefined then.
  */
 function gaiFailure(result: number, extra: unknown): GaiFailure | undefined {
   return result < 0 && extra !== null && typeof extra === 'object' && !Array.isArray(extra) ? (extra as GaiExtra) : undefined;

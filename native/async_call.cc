@@ -75,18 +75,23 @@ int WaitFor(InFlight& call, pollfd* fds, nfds_t n, Deadline deadline) {
   // or is seen here (both sides are seq_cst).
   while (call.cancelled() == 0) {
     int wait_ms = deadline.PollMs();
-    bool tick = call.ticks() && (wait_ms < 0 || wait_ms > InFlight::kTickMs);
-    if (tick) wait_ms = InFlight::kTickMs;
+    bool tick = false;
+    if (call.ticks()) {
+      int tick_ms = call.MsToTick();
+      if (tick_ms == 0) {
+        call.RunTick();
+        continue;
+      }
+      tick = wait_ms < 0 || wait_ms > tick_ms;
+      if (tick) wait_ms = tick_ms;
+    }
     r = ::poll(fds, n, wait_ms);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       r = -errno;
       break;
     }
-    if (r == 0 && tick) {
-      call.RunTick();
-      continue;
-    }
+    if (r == 0 && tick) continue;  // The check is due: the loop runs it.
     if (fds[n - 1].revents != 0) {
       wake.Drain();
       // Cancelled, nudged, or a stale wake-up meant for an earlier call on

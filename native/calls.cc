@@ -21,7 +21,6 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -504,33 +503,37 @@ ssize_t GetaddrinfoOp::Sync() {
 namespace {
 
 // Lookup threads still running, abandoned ones included. Past the cap a
-// lookup runs on the pool thread itself, unwakeable, rather than letting
-// lookups that are aborted as fast as they start pile up threads.
+// lookup waits (wakeably) for one to end, rather than letting lookups that
+// are aborted as fast as they start pile up threads.
 std::atomic<int> g_lookup_threads{0};
 constexpr int kMaxLookupThreads = 64;
 
 }  // namespace
 
 ssize_t GetaddrinfoOp::RunAsync(InFlight& call) {
-  std::thread thread;
   lookup->waiter_fd = ThisThreadWakeFd();  // No thread shares it yet.
-  if (lookup->waiter_fd >= 0) {
-    if (g_lookup_threads.fetch_add(1) < kMaxLookupThreads) {
-      try {
-        thread = std::thread([l = lookup] {
-          l->Run();
-          std::lock_guard<std::mutex> lock(l->mu);
-          l->finished = true;
-          if (l->waiter_fd >= 0) WakeFd(l->waiter_fd);
-          g_lookup_threads.fetch_sub(1);
-        });
-      } catch (const std::system_error&) {
-        // No thread to be had: look up here.
-      }
-    }
-    if (!thread.joinable()) g_lookup_threads.fetch_sub(1);
+  if (lookup->waiter_fd < 0) return Sync();
+  for (int attempt = 0; g_lookup_threads.fetch_add(1) >= kMaxLookupThreads;
+       attempt++) {
+    g_lookup_threads.fetch_sub(1);
+    if (int c = call.cancelled()) return -c;
+    pollfd wake[1];
+    int w = WaitFor(call, wake, 1, Deadline::In(BackoffMs(attempt)));
+    if (w < 0) return w;
   }
-  if (!thread.joinable()) return Sync();
+  std::thread thread;
+  try {
+    thread = std::thread([l = lookup] {
+      l->Run();
+      std::lock_guard<std::mutex> lock(l->mu);
+      l->finished = true;
+      if (l->waiter_fd >= 0) WakeFd(l->waiter_fd);
+      g_lookup_threads.fetch_sub(1);
+    });
+  } catch (...) {
+    g_lookup_threads.fetch_sub(1);
+    return Sync();  // No thread to be had: look up here.
+  }
   ssize_t stopped = 0;
   for (;;) {
     if (int c = call.cancelled()) {

@@ -7,8 +7,11 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+
+#include "trace.h"
 
 namespace bsd {
 
@@ -33,23 +36,32 @@ class InFlight {
   }
   void Disarm() { wake_fd_.store(-1, std::memory_order_seq_cst); }
 
-  // A check the waiting thread runs every kTickMs while it waits; a non-zero
-  // errno it returns cancels the call. (A *Sync call in a worker_thread uses
-  // it to notice worker.terminate(), which nothing else can tell it.)
+  // A check the waiting thread runs every kTickMs while it waits, however
+  // its waits are cut up; a non-zero errno it returns cancels the call. (A
+  // *Sync call in a worker_thread uses it to notice worker.terminate(), which
+  // nothing else can tell it.)
   using Tick = int (*)(void* arg);
   static constexpr int kTickMs = 100;
   void SetTick(Tick tick, void* arg) {
     tick_ = tick;
     tick_arg_ = arg;
+    next_tick_ns_ = NowNs() + int64_t{kTickMs} * 1000000;
   }
   bool ticks() const { return tick_ != nullptr; }
+  // Milliseconds until the check is due, rounded up; 0 when it is.
+  int MsToTick() const {
+    int64_t left = next_tick_ns_ - NowNs();
+    return left <= 0 ? 0 : static_cast<int>((left + 999999) / 1000000);
+  }
   void RunTick() {
+    next_tick_ns_ = NowNs() + int64_t{kTickMs} * 1000000;
     if (int err = tick_(tick_arg_)) Cancel(err);
   }
 
  private:
   Tick tick_ = nullptr;
   void* tick_arg_ = nullptr;
+  int64_t next_tick_ns_ = 0;
   std::atomic<int> cancel_errno_{0};
   std::atomic<int> wake_fd_{-1};
 };

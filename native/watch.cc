@@ -26,9 +26,12 @@ struct PollWatcher {
   // close() restores the status flags the fd had before the watch.
   int saved_flags;
   // The file it watches: a number closed behind the library's back and
-  // reused by another file is told apart (Guard).
+  // reused by another file is told apart (Guard). (Not between two anon-
+  // inode fds, eventfd or epoll: they share one inode.)
   dev_t dev;
   ino_t ino;
+  int events = 0;          // The POLL* mask it is started with; 0: paused.
+  bool dead = false;       // Its file was closed behind the library's back.
   bool unchecked = false;  // In data->watch_unchecked.
   uint32_t owner;          // Index of its dispatcher.
   // Its entry in the queue, if it has one for the coming Flush: libuv may
@@ -180,38 +183,77 @@ void OnPoll(uv_poll_t* handle, int status, int events) {
   if (n == 0) uv_check_start(&data->watch_flush, Flush);
 }
 
+int StartPoll(PollWatcher* w, int events);
+
+// uv_poll_stop() and uv_close() of a dead watcher delete its fd *number* from
+// epoll (uv__platform_invalidate_fd), which may now be another watcher's:
+// that one is re-added. (A Node handle that took the number cannot be.)
+void RearmNumberOf(PollWatcher* gone) {
+  auto& by_fd = gone->data->watcher_fds;
+  auto it = by_fd.find(gone->fd);
+  if (it == by_fd.end() || it->second == gone) return;
+  PollWatcher* live = it->second;
+  if (live->events == 0 ||
+      uv_is_closing(reinterpret_cast<uv_handle_t*>(&live->handle))) {
+    return;
+  }
+  uv_poll_stop(&live->handle);
+  StartPoll(live, live->events);
+}
+
+// Stops a watcher whose file was closed behind the library's back, for good:
+// it leaves the fd index, and libuv never sees its fd again.
+void Kill(PollWatcher* w) {
+  if (w->dead) return;
+  w->dead = true;
+  auto& by_fd = w->data->watcher_fds;
+  auto it = by_fd.find(w->fd);
+  if (it != by_fd.end() && it->second == w) by_fd.erase(it);
+  uv_poll_stop(&w->handle);
+  w->events = 0;
+  RearmNumberOf(w);
+}
+
 // Runs just before the loop polls. libuv hands each started or updated
 // watcher to epoll_ctl then, and aborts the process if that fails: an fd
 // closed behind the library's back (fs.closeSync, Node closing it) since
-// watch() or update() must be stopped first. Its listener hears EBADF.
+// watch() or update() must be stopped first. Its listener hears EBADF now:
+// the poll phase may block, and a check handle does not shorten it.
 void Guard(uv_prepare_t* prepare) {
   auto* data = static_cast<AddonData*>(prepare->data);
   uv_prepare_stop(prepare);
   std::vector<uint32_t> ids;
   ids.swap(data->watch_unchecked);
+  bool told = false;
   for (uint32_t id : ids) {
     auto it = data->watchers.find(id);
     if (it == data->watchers.end()) continue;
     PollWatcher* w = it->second;
     w->unchecked = false;
-    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&w->handle)) ||
+    if (w->dead || uv_is_closing(reinterpret_cast<uv_handle_t*>(&w->handle)) ||
         SameFile(w)) {
       continue;
     }
-    uv_poll_stop(&w->handle);
+    Kill(w);
     OnPoll(&w->handle, UV_EBADF, 0);
+    told = true;
   }
+  ids.clear();
+  if (data->watch_unchecked.empty()) ids.swap(data->watch_unchecked);
+  if (told) Flush(&data->watch_flush);
 }
 
 // (Re)starts w's poll handle; the fd is checked before the loop next polls.
 int StartPoll(PollWatcher* w, int events) {
   int r = uv_poll_start(&w->handle, ToUv(events), OnPoll);
-  if (r == 0 && !w->unchecked) {
+  if (r != 0) return r;
+  w->events = events;
+  if (!w->unchecked) {
     w->unchecked = true;
     w->data->watch_unchecked.push_back(w->id);
     uv_prepare_start(&w->data->watch_guard, Guard);
   }
-  return r;
+  return 0;
 }
 
 void OnClose(uv_handle_t* handle) {
@@ -222,16 +264,19 @@ void OnClose(uv_handle_t* handle) {
 
 void Close(PollWatcher* w) {
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&w->handle))) return;
+  if (!w->dead && !SameFile(w)) Kill(w);
   auto& by_fd = w->data->watcher_fds;
   auto it = by_fd.find(w->fd);
   if (it != by_fd.end() && it->second == w) by_fd.erase(it);
   uv_poll_stop(&w->handle);
+  w->events = 0;
   // Give the fd back in the mode it had, unless it has been closed meanwhile
   // (its number may name another file now).
-  int flags = fcntl(w->fd, F_GETFL);
-  if (flags >= 0 && !(w->saved_flags & O_NONBLOCK) && SameFile(w))
+  int flags = w->dead ? -1 : fcntl(w->fd, F_GETFL);
+  if (flags >= 0 && !(w->saved_flags & O_NONBLOCK))
     fcntl(w->fd, F_SETFL, flags & ~O_NONBLOCK);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), OnClose);
+  if (w->dead) RearmNumberOf(w);
 }
 
 // (dispatch) -> owner: registers a function the queue is handed to.
@@ -264,12 +309,12 @@ Napi::Value WatchStart(const Napi::CallbackInfo& info) {
   // By fd, not a scan of every watcher: that made n watch() calls O(n^2).
   auto same_fd = data->watcher_fds.find(fd);
   if (same_fd != data->watcher_fds.end()) {
-    if (SameFile(same_fd->second))
-      return Napi::Number::New(info.Env(), -EEXIST);
+    PollWatcher* other = same_fd->second;
+    if (SameFile(other)) return Napi::Number::New(info.Env(), -EEXIST);
     // Its file was closed behind the library's back and the number reused:
-    // that watcher is dead (stopped, left for its own close()).
-    uv_poll_stop(&same_fd->second->handle);
-    data->watcher_fds.erase(same_fd);
+    // that watcher is dead, and its listener hears EBADF.
+    Kill(other);
+    OnPoll(&other->handle, UV_EBADF, 0);
   }
   auto* w = new PollWatcher{};
   w->data = data;
@@ -307,11 +352,15 @@ Napi::Value WatchUpdate(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), -EBADF);
   }
   // A file closed behind the library's back: stop, never hand it to libuv.
-  if (!SameFile(w)) {
-    uv_poll_stop(&w->handle);
+  if (w->dead || !SameFile(w)) {
+    Kill(w);
     return Napi::Number::New(info.Env(), -EBADF);
   }
-  int r = events == 0 ? uv_poll_stop(&w->handle) : StartPoll(w, events);
+  if (events == 0) {
+    w->events = 0;
+    return Napi::Number::New(info.Env(), uv_poll_stop(&w->handle));
+  }
+  int r = StartPoll(w, events);
   return Napi::Number::New(info.Env(), r);
 }
 

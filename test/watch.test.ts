@@ -458,6 +458,7 @@ describe('watch(): an fd closed behind the library\'s back (fs.closeSync)', () =
     if (mode.startsWith('reused')) {
       expect(msg.reused).toBe(true);
       expect(msg.rewatched).toEqual({ err: null, revents: POLLIN }); // The number is free for a new watch().
+      expect(msg.afterDeadClose).toEqual({ err: null, revents: POLLIN }); // Still watched after the dead one's close().
       expect(msg.cNonBlocking).toBe(true); // The dead watcher's close() left the stranger's flags alone.
     }
   });

@@ -9,12 +9,12 @@ import { Worker } from 'node:worker_threads';
 import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_STREAM, SOL_SOCKET, SO_RCVTIMEO, SO_SNDTIMEO, type Sockaddr,
-  type TraceRecord, close, connectSync, getsockname, onTrace, readSync, setsockopt, shutdown, socket,
+  AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_RCVTIMEO, SO_SNDTIMEO, type Sockaddr,
+  type TraceRecord, bind, close, connectSync, getsockname, onTrace, readSync, setsockopt, shutdown, socket,
   threadpool, writeSync,
 } from '../lib/index';
 import { openFdsExceptWakeups } from './helpers/fds';
-import { closeAll, listener, track } from './helpers/pairs';
+import { closeAll, listener, track, unixPath } from './helpers/pairs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The addon lib/binding.ts loads: BSD_SOCKETS_ADDON (e.g. a sanitizer build), else node-gyp's. */
@@ -428,6 +428,37 @@ parentPort.postMessage('pending');
     // The listening socket belongs to the process and still works from the main thread.
     const c = track(socket(AF_INET, SOCK_STREAM, 0));
     expect(connectSync(c, l.addr)).toBe(0);
+  });
+
+  it('terminating a worker blocked in sendtoSync() on a full Unix datagram receiver (a wait no fd shows) returns promptly', async () => {
+    // poll(2) reports an unconnected Unix datagram socket writable while
+    // every send to its full receiver meets EAGAIN: the wait backs off in
+    // pauses, and worker.terminate() must still be noticed within its tick.
+    const receiver = track(socket(AF_UNIX, SOCK_DGRAM, 0));
+    const addr = { family: AF_UNIX, path: unixPath() } as const;
+    bind(receiver, addr);
+    const { worker, done } = startWorker(`
+const snd = s.socket(s.AF_UNIX, s.SOCK_DGRAM, 0);
+const buf = Buffer.alloc(64);
+for (let i = 0; i < 100000; i++) {
+  try {
+    s.sendtoSync(snd, buf, undefined, s.MSG_DONTWAIT, workerData.addr);
+  } catch (e) {
+    if (e.code === 'EAGAIN') break;
+    throw e;
+  }
+}
+parentPort.postMessage('full');
+s.sendtoSync(snd, buf, undefined, 0, workerData.addr);
+parentPort.postMessage('sent');
+`, { addr });
+    await nextMessage(worker, (m) => (m as unknown) === 'full');
+    await new Promise((r) => setTimeout(r, 400)); // Long enough for the pauses to reach 100 ms.
+    const t0 = performance.now();
+    await worker.terminate();
+    const run = await done;
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(run.messages).toEqual(['full']);
   });
 
   it('the worker closes its own fds: none is left behind', async () => {
