@@ -23,11 +23,24 @@ int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
     throw Napi::TypeError::New(info.Env(),
                                std::string(name) + " must be a number");
   }
-  if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != std::trunc(d)) {
-    throw Napi::RangeError::New(
-        info.Env(), std::string(name) + " must be a 32-bit integer");
+  return static_cast<int>(CheckIntegral(
+      info.Env(), d, -2147483648.0, 2147483647.0, name, "a 32-bit integer"));
+}
+
+double CheckIntegral(Napi::Env env, double d, double min, double max,
+                     const std::string& name, const char* what) {
+  if (!(d >= min && d <= max) || d != std::trunc(d)) {
+    throw Napi::RangeError::New(env, name + " must be " + what);
   }
-  return static_cast<int>(d);
+  return d;
+}
+
+double IntegralValue(Napi::Env env, Napi::Value v, double min, double max,
+                     const std::string& name, const char* what) {
+  if (!v.IsNumber())
+    throw Napi::TypeError::New(env, name + " must be a number");
+  return CheckIntegral(env, v.As<Napi::Number>().DoubleValue(), min, max, name,
+                       what);
 }
 
 BufferRef ViewBytes(napi_env env, napi_value value, const char* name) {

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -64,6 +65,13 @@ inline AddonData* DataOf(const Napi::CallbackInfo& info) {
 // re-check what memory safety depends on and throw TypeError/RangeError (not
 // crash) should a bad value get through.
 int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name);
+// `d` when it is an integer from `min` to `max`, else a RangeError "<name>
+// must be <what>". (A double holds every integer up to 2^53.)
+double CheckIntegral(Napi::Env env, double d, double min, double max,
+                     const std::string& name, const char* what);
+// The same for a JS value, which must be a number (else a TypeError).
+double IntegralValue(Napi::Env env, Napi::Value v, double min, double max,
+                     const std::string& name, const char* what);
 struct BufferRef {
   void* data;
   size_t length;

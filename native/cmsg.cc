@@ -20,17 +20,10 @@ namespace {
 using Prop = Napi::PropertyDescriptor;
 constexpr auto kAttrs = napi_default_jsproperty;
 
+// A 32-bit field, signed (pid) or not (uid, gid): either range is taken.
 int32_t IntField(Napi::Env env, Napi::Object obj, const char* key) {
-  Napi::Value v = obj.Get(key);
-  if (!v.IsNumber())
-    throw Napi::TypeError::New(
-        env, std::string("cmsg data.") + key + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= -2147483648.0 && d <= 4294967295.0) ||
-      d != static_cast<int64_t>(d)) {
-    throw Napi::RangeError::New(
-        env, std::string("cmsg data.") + key + " must be a 32-bit integer");
-  }
+  double d = IntegralValue(env, obj.Get(key), -2147483648.0, 4294967295.0,
+                           std::string("cmsg data.") + key, "a 32-bit integer");
   return static_cast<int32_t>(static_cast<int64_t>(d));
 }
 
@@ -353,13 +346,8 @@ void CloexecReceivedFds(const char* control, size_t len) {
 namespace {
 
 uint32_t LengthArg(const Napi::CallbackInfo& info) {
-  double len =
-      info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
-  if (!(len >= 0 && len <= 65536) || len != static_cast<uint32_t>(len)) {
-    throw Napi::RangeError::New(info.Env(),
-                                "length must be an integer from 0 to 65536");
-  }
-  return static_cast<uint32_t>(len);
+  return static_cast<uint32_t>(IntegralValue(
+      info.Env(), info[0], 0, 65536, "length", "an integer from 0 to 65536"));
 }
 
 }  // namespace

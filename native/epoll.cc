@@ -6,7 +6,6 @@
 #endif
 
 #include <cerrno>
-#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -95,21 +94,12 @@ Napi::Value EpollCreate1(const Napi::CallbackInfo& info) {
 Napi::Value EpollCtl(const Napi::CallbackInfo& info) {
   epoll_event ev{};
   // lib/epoll.ts gives the mask as a uint32 (EPOLLET is bit 31).
-  double events =
-      info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
-  if (!(events >= 0 && events <= 4294967295.0) ||
-      events != std::trunc(events)) {
-    throw Napi::RangeError::New(info.Env(),
-                                "events must be a 32-bit unsigned integer");
-  }
-  ev.events = static_cast<uint32_t>(events);
-  double data =
-      info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : 0;
-  if (!(data >= 0 && data <= 9007199254740991.0) || data != std::trunc(data)) {
-    throw Napi::RangeError::New(info.Env(),
-                                "data must be an integer from 0 to 2^53-1");
-  }
-  ev.data.u64 = static_cast<uint64_t>(data);
+  ev.events = static_cast<uint32_t>(IntegralValue(info.Env(), info[3], 0,
+                                                  4294967295.0, "events",
+                                                  "a 32-bit unsigned integer"));
+  ev.data.u64 = static_cast<uint64_t>(
+      IntegralValue(info.Env(), info[4], 0, 9007199254740991.0, "data",
+                    "an integer from 0 to 2^53-1"));
   int r = epoll_ctl(IntArg(info, 0, "epfd"), IntArg(info, 1, "op"),
                     IntArg(info, 2, "fd"), &ev);
   return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);

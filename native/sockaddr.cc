@@ -9,35 +9,24 @@
 #include <cstring>
 #include <string>
 
+#include "addon.h"
+
 namespace bsd {
 
 namespace {
 
 uint32_t PortOf(Napi::Env env, Napi::Object obj) {
-  Napi::Value port = obj.Get("port");
-  if (!port.IsNumber())
-    throw Napi::TypeError::New(env, "addr.port must be a number");
-  double p = port.As<Napi::Number>().DoubleValue();
-  if (!(p >= 0 && p <= 65535) || p != static_cast<uint32_t>(p)) {
-    throw Napi::RangeError::New(env,
-                                "addr.port must be an integer from 0 to 65535");
-  }
-  return static_cast<uint32_t>(p);
+  return static_cast<uint32_t>(IntegralValue(env, obj.Get("port"), 0, 65535,
+                                             "addr.port",
+                                             "an integer from 0 to 65535"));
 }
 
 uint32_t OptionalU32(Napi::Env env, Napi::Object obj, const char* key) {
   Napi::Value v = obj.Get(key);
   if (v.IsUndefined()) return 0;
-  if (!v.IsNumber()) {
-    throw Napi::TypeError::New(
-        env, std::string("addr.") + key + " must be a number");
-  }
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<uint32_t>(d)) {
-    throw Napi::RangeError::New(
-        env, std::string("addr.") + key + " must be a 32-bit unsigned integer");
-  }
-  return static_cast<uint32_t>(d);
+  return static_cast<uint32_t>(IntegralValue(env, v, 0, 4294967295.0,
+                                             std::string("addr.") + key,
+                                             "a 32-bit unsigned integer"));
 }
 
 std::string StringOf(Napi::Env env, Napi::Object obj, const char* key) {

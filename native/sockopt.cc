@@ -12,7 +12,6 @@
 #include <sys/time.h>
 
 #include <cerrno>
-#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -200,13 +199,9 @@ Napi::Value SetsockoptStruct(const Napi::CallbackInfo& info) {
   int r = -1;
   switch (opt.kind) {
     case Kind::kTimeout: {
-      double us =
-          info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
-      if (!(us >= 0 && us <= 9007199254740991.0) || us != std::trunc(us)) {
-        throw Napi::RangeError::New(env,
-                                    "microseconds must be an integer >= 0");
-      }
-      int64_t whole = static_cast<int64_t>(us);
+      int64_t whole = static_cast<int64_t>(
+          IntegralValue(env, info[3], 0, 9007199254740991.0, "microseconds",
+                        "an integer >= 0"));
       timeval tv{};
       tv.tv_sec = static_cast<time_t>(whole / 1000000);
       tv.tv_usec = static_cast<suseconds_t>(whole % 1000000);
