@@ -6,9 +6,8 @@
 // values before they get there. Raw bytes (a Uint8Array value, getsockopt
 // with buflen) bypass all of it, as before.
 import { native } from './binding';
-import { show, validateInt } from './validate';
+import { INT32_MAX, show, validateInt } from './validate';
 
-const INT32_MAX = 2 ** 31 - 1;
 
 /** struct linger: `onoff` non-zero lingers on close() for up to `linger` seconds; { 1, 0 } resets the connection. */
 export interface Linger {

@@ -7,7 +7,7 @@ import { native } from './binding';
 import type { Sockaddr } from './sockaddr';
 
 const { AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC } = native.constants;
-const INT32_MAX = 2 ** 31 - 1;
+export const INT32_MAX = 2 ** 31 - 1;
 
 /** A received value, quoted for an error message. */
 export function show(value: unknown): string {

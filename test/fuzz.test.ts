@@ -37,7 +37,8 @@ const {
 } = lib;
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 120);
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+// One seed for the whole run, printed with the summary, so any run can be replayed.
+const SEED = process.env.FUZZ_SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.FUZZ_SEED);
 /** A call that has not settled after this is a hang. */
 const HANG_MS = 3000;
 
@@ -915,7 +916,7 @@ afterAll(async () => {
   const end = fdTable();
   expect([...end.fds.keys()].sort((a, b) => a - b)).toEqual([...baseline.fds.keys()].sort((a, b) => a - b));
   const lines = [...tally].map(([name, counts]) => `  ${name.padEnd(16)} ${[...counts].map(([o, n]) => `${o} ${n}`).join(', ')}`);
-  console.log(`fuzz: ${cases} cases over ${tally.size} functions (FUZZ_RUNS=${RUNS}${SEED === undefined ? '' : `, FUZZ_SEED=${SEED}`})\n${lines.join('\n')}`);
+  console.log(`fuzz: ${cases} cases over ${tally.size} functions (FUZZ_RUNS=${RUNS}, FUZZ_SEED=${SEED})\n${lines.join('\n')}`);
   // Under the sanitizer build (npm run test:asan), nothing the addon allocated is unreachable.
   const leaks = native.leakCheck();
   if (leaks >= 0) expect(leaks, 'LeakSanitizer found leaks (see stderr)').toBe(0);

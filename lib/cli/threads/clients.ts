@@ -9,7 +9,7 @@ import {
 } from '../../index';
 import { childSide, toParent } from '../children';
 import { countThreads } from '../proc';
-import { type ClientResult, type FromClients, type Percentiles, REQUEST_BYTES, type ToClients } from './protocol';
+import { type ClientResult, type FromClients, type Percentiles, REQUEST_BYTES, type ToClients, isAgain } from './protocol';
 
 const arg = childSide<{ port: number; maxLifetimeMs: number }>();
 const addr = { family: AF_INET, address: '127.0.0.1', port: arg.port };
@@ -114,7 +114,7 @@ function openConn(idle: boolean, seed: number, latencies: number[],
       if (err) end(conn, err.message);
       else if (revents !== 0) onReadable(conn);
     } catch (e) {
-      if (!(e instanceof SocketError && e.code === 'EAGAIN')) end(conn, (e as Error).message);
+      if (!isAgain(e)) end(conn, (e as Error).message);
     }
   });
   return conn;

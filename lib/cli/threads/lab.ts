@@ -31,6 +31,8 @@ export interface RunResult {
   poolCapped: boolean;
   /** From the first connect() to every connection being served at once; null if that never happened. */
   setupMs: number | null;
+  /** The lab stopped waiting for that after this long (a slow start, not a stall); null otherwise. */
+  setupCutMs: number | null;
   /** Connections being served when the clients started sending. */
   servingAtGo: number;
   connectFailed: number;
@@ -82,7 +84,9 @@ async function runOne(mode: Mode, clients: number, opts: ThreadsOptions,
   // The blocking server's accept loop holds one pool thread; each connection's read() another.
   const canStall = (mode === 'pool-default' || mode === 'pool-sized') && connections + 1 > pool.size;
   // The longest this run may take, phase by phase, plus slack: the children's own time limit.
-  const warmupMs = mode === 'thread-per-conn' ? 5000 + 80 * connections : 3000;
+  // (Starting a worker_thread per connection takes about 40 ms each here: capped so that a slow
+  // machine still finishes in about a minute; the table then says "> 25 s".)
+  const warmupMs = mode === 'thread-per-conn' ? Math.min(25_000, 5000 + 80 * connections) : 3000;
   const maxLifetimeMs = 10_000 + 5000 + 2000 + 10_000 + warmupMs + opts.deadlineMs + 15_000;
 
   const server = new Child<ToServer, FromServer>('server', path.join(dir, 'server.js'),
@@ -140,6 +144,7 @@ async function runOne(mode: Mode, clients: number, opts: ThreadsOptions,
     // them all, or stalls — a blocking server whose pool threads are all
     // parked in read() on connections that have not sent yet takes no more
     // until the clients send. Then the clients start.
+    let cutAt: number | null = null;
     let seen = '';
     let changedAt = performance.now();
     while (servedAt === null) {
@@ -152,7 +157,11 @@ async function runOne(mode: Mode, clients: number, opts: ThreadsOptions,
       // and only a pool with fewer threads than connections can stall (on a
       // busy machine the others may just be slow).
       const stalled = canStall && lastStarting === 0 && now - changedAt > STALL_MS;
-      if (stalled || now - t0 > warmupMs) break;
+      if (stalled) break;
+      if (now - t0 > warmupMs) {
+        cutAt = now;
+        break;
+      }
       say(0.2, `server: ${lastStatus.threads} threads, ${lastServing}/${connections} connections served`);
       await sleep(20);
     }
@@ -170,7 +179,8 @@ async function runOne(mode: Mode, clients: number, opts: ThreadsOptions,
     const c = done.result;
     return {
       mode, label: MODE_LABELS[mode], clients, idle: opts.idle, poolSize: final.stats.poolSize, poolCapped: pool.capped,
-      setupMs: servedAt === null ? null : servedAt - t0, servingAtGo, connectFailed: connected.failed, server: final.stats, client: c,
+      setupMs: servedAt === null ? null : servedAt - t0,
+      setupCutMs: servedAt === null && cutAt !== null ? cutAt - t0 : null, servingAtGo, connectFailed: connected.failed, server: final.stats, client: c,
       requestsPerSec: c.elapsedMs > 0 ? (c.completed / c.elapsedMs) * 1000 : 0,
       frozen: c.completed < c.requests, skipped: null,
     };
@@ -209,7 +219,7 @@ function skipped(mode: Mode, clients: number, idle: number, reason: string): Run
   const sample: ServerSample = { sockets: 0, threads: 0, rssBytes: 0 };
   return {
     mode, label: MODE_LABELS[mode], clients, idle, poolSize: UV_THREADPOOL_DEFAULT, poolCapped: false,
-    setupMs: null, servingAtGo: 0, connectFailed: 0,
+    setupMs: null, setupCutMs: null, servingAtGo: 0, connectFailed: 0,
     server: {
       poolSize: UV_THREADPOOL_DEFAULT, loaded: sample, allServed: false, baseline: sample, peak: sample,
       poolBusyPeak: 0, poolQueuedPeak: 0, queuedNsPeak: 0, tracedCalls: 0, accepted: 0, warning: null,

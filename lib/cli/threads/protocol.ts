@@ -2,6 +2,13 @@
 // exchanges with its two child processes (the server under test and the
 // clients) over Node's IPC channel.
 
+import { SocketError } from '../../index';
+
+/** A non-blocking call that found nothing ready (EAGAIN/EWOULDBLOCK), as both children meet it. */
+export function isAgain(err: unknown): boolean {
+  return err instanceof SocketError && (err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK');
+}
+
 export const MODES = ['pool-default', 'pool-sized', 'thread-per-conn', 'nonblocking'] as const;
 export type Mode = (typeof MODES)[number];
 

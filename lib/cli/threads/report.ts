@@ -51,7 +51,7 @@ const COLUMNS: Column[] = [
   { head: 'sockets', get: (r) => String(r.server.loaded.sockets) },
   { head: 'threads', get: (r) => String(r.server.peak.threads) },
   { head: 'pool busy', get: poolText },
-  { head: 'setup', get: (r) => (r.setupMs === null ? 'never' : ms(r.setupMs)) },
+  { head: 'setup', get: (r) => (r.setupMs !== null ? ms(r.setupMs) : r.setupCutMs !== null ? `> ${ms(r.setupCutMs)}` : 'never') },
   { head: 'req/s', get: rateText },
   { head: 'p50', get: p50Text },
   { head: 'p99', get: p99Text },
@@ -62,7 +62,7 @@ const COLUMNS: Column[] = [
 const LEGEND = [
   'sockets: TCP sockets open in the server (/proc/self/fd) when it served every connection at once, else the most it held at once',
   'threads: peak OS threads of the server process; pool busy: peak calls running on libuv pool threads / pool size',
-  'setup: first connect() to every connection being served; pool wait: longest a call waited for a pool thread (onTrace queuedNs)',
+  'setup: first connect() to every connection being served (never: it stalled); pool wait: longest a call waited for a pool thread (onTrace queuedNs)',
   'p50/p99: round-trip latency at the client; ≥ marks requests still unanswered at the deadline, counted with the time they waited',
 ];
 
@@ -144,7 +144,8 @@ export function readingOf(result: ThreadsResult): string {
       }
       case 'thread-per-conn':
         return `thread per connection${held} ${sockets} on ${threads} and ${mb(r)}` +
-          (r.setupMs !== null && r.setupMs >= 1000 ? `, after ${ms(r.setupMs)} starting them` : '');
+          (r.setupMs !== null && r.setupMs >= 1000 ? `, after ${ms(r.setupMs)} starting them` : '') +
+          (r.setupCutMs !== null ? `, still starting them after ${ms(r.setupCutMs)}` : '');
       case 'pool-sized':
         return `the pool sized to the connections${held} ${sockets} on ${threads}` +
           (r.poolCapped ? ` (its pool capped at libuv's ${r.poolSize} threads)` : '');

@@ -7,12 +7,12 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   AF_INET, POLLIN, POLLOUT, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SOMAXCONN, SO_REUSEADDR,
-  SocketError, accept, acceptSync, bind, close, getsockname, listen, onTrace, read, readSync,
+  accept, acceptSync, bind, close, getsockname, listen, onTrace, read, readSync,
   setsockopt, socket, threadpool, watch, write, writeSync,
 } from '../../index';
 import { childSide, toParent } from '../children';
 import { countSockets, countThreads, rssBytes } from '../proc';
-import { type FromServer, type Mode, REQUEST_BYTES, type ServerSample, type ServerStats, type ToServer } from './protocol';
+import { type FromServer, type Mode, REQUEST_BYTES, isAgain, type ServerSample, type ServerStats, type ToServer } from './protocol';
 
 const arg = childSide<{ mode: Mode; maxLifetimeMs: number; sampleMs: number }>();
 
@@ -58,10 +58,6 @@ function notePool(): void {
   const { busy, queued } = threadpool();
   if (busy > poolBusyPeak) poolBusyPeak = busy;
   if (queued > poolQueuedPeak) poolQueuedPeak = queued;
-}
-
-function isAgain(err: unknown): boolean {
-  return err instanceof SocketError && (err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK');
 }
 
 // ---- blocking, on the libuv pool: pool-default and pool-sized ----------------
