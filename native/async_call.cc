@@ -218,6 +218,10 @@ bool AsyncCallBase::Settle() {
 
 void AsyncCallBase::Cancel(int err) {
   inflight_.Cancel(err);
+  Dequeue();
+}
+
+void AsyncCallBase::Dequeue() {
   // Succeeds only while the work is still queued; AfterWork then gets
   // UV_ECANCELED.
   uv_cancel(reinterpret_cast<uv_req_t*>(&req_));
@@ -245,9 +249,9 @@ int TerminationTick(void* arg) {
   return s == napi_ok ? 0 : ECANCELED;
 }
 
-void CancelCallsOnFd(AddonData* data, int fd, int err) {
+void DequeueCallsOnFd(AddonData* data, int fd) {
   for (auto& entry : data->calls) {
-    if (entry.second->UsesFd(fd)) entry.second->Cancel(err);
+    if (entry.second->UsesFd(fd)) entry.second->Dequeue();
   }
 }
 

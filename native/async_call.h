@@ -32,6 +32,8 @@ class AsyncCallBase {
   // Asks the call to stop with -err; a call still queued is dequeued.
   // Loop thread of the call's environment only (uv_cancel).
   void Cancel(int err);
+  // Dequeues the call if no pool thread has taken it yet (uv_cancel).
+  void Dequeue();
   virtual bool UsesFd(int fd) const = 0;
 
  protected:
@@ -205,8 +207,9 @@ Napi::Value AsyncExport(const Napi::CallbackInfo& info) {
 
 // Cancels call `id` of this environment; false when it has already settled.
 bool CancelCall(AddonData* data, uint32_t id, int err);
-// Cancels this environment's calls on `fd` (close): queued ones are dequeued
-// at once instead of waiting for a free pool thread.
-void CancelCallsOnFd(AddonData* data, int fd, int err);
+// Dequeues this environment's calls on `fd` still waiting for a pool thread
+// (close: CloseFd has told every call on it to stop), so they settle at once
+// instead of when a thread frees up.
+void DequeueCallsOnFd(AddonData* data, int fd);
 
 }  // namespace bsd

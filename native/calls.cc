@@ -753,10 +753,11 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0, "fd");
-  int r = CloseFd(fd);
+  bool deferred;
+  int r = CloseFd(fd, &deferred);
   // Calls of ours still queued on fd are dequeued now, not when a pool
   // thread frees up; the deferred close then happens as they leave.
-  if (r == 0) CancelCallsOnFd(DataOf(info), fd, EBADF);
+  if (deferred) DequeueCallsOnFd(DataOf(info), fd);
   return Napi::Number::New(info.Env(), r);
 }
 

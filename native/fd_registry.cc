@@ -88,7 +88,8 @@ void ReleaseFd(int fd, InFlight* call) {
   if (close_now) ::close(fd);
 }
 
-int CloseFd(int fd) {
+int CloseFd(int fd, bool* deferred) {
+  *deferred = false;
   {
     std::lock_guard<std::mutex> lock(RegistryMutex());
     auto it = Registry().find(fd);
@@ -96,6 +97,7 @@ int CloseFd(int fd) {
       if (it->second.closing) return -EBADF;  // Already closed by the caller.
       it->second.closing = true;
       for (InFlight* call : it->second.calls) call->Cancel(EBADF);
+      *deferred = true;
       return 0;
     }
   }

@@ -71,8 +71,9 @@ int AcquireFd(int fd, InFlight* call);
 // Ends that use; performs a close(2) that was deferred until now.
 void ReleaseFd(int fd, InFlight* call);
 // close(2) for the library: closes now when no call uses `fd`, else cancels
-// those calls with EBADF and closes when the last one releases it.
-int CloseFd(int fd);
+// those calls with EBADF, sets *deferred, and closes when the last one
+// releases it.
+int CloseFd(int fd, bool* deferred);
 // Wakes every call on `fd` to re-check it (shutdown(2) wakes them this way).
 void NudgeFd(int fd);
 // The lock that serialises accept(2) on a listening fd among our calls, or
