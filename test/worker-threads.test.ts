@@ -448,17 +448,19 @@ for (let i = 0; i < 100000; i++) {
     throw e;
   }
 }
-parentPort.postMessage('full');
+parentPort.postMessage({ full: snd });
 s.sendtoSync(snd, buf, undefined, 0, workerData.addr);
 parentPort.postMessage('sent');
 `, { addr });
-    await nextMessage(worker, (m) => (m as unknown) === 'full');
+    // fds are the process's: the worker's socket outlives it, and is closed here.
+    const snd = (await nextMessage(worker, (m) => typeof m === 'object' && m !== null && 'full' in m)).full as number;
+    track(snd);
     await new Promise((r) => setTimeout(r, 400)); // Long enough for the pauses to reach 100 ms.
     const t0 = performance.now();
     await worker.terminate();
     const run = await done;
     expect(performance.now() - t0).toBeLessThan(2000);
-    expect(run.messages).toEqual(['full']);
+    expect(run.messages).toEqual([{ full: snd }]);
   });
 
   it('the worker closes its own fds: none is left behind', async () => {
