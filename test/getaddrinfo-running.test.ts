@@ -19,10 +19,14 @@ fs.writeFileSync(resolvConf, 'nameserver 127.0.0.1\noptions timeout:5 attempts:1
 fs.writeFileSync(nsswitchConf, 'hosts: dns\n');
 
 // Own mount and network namespaces: loopback up, our resolver files bound
-// over the system's (private mounts: the host never sees them).
+// over the system's (private mounts: the host never sees them), and nscd's
+// socket, if there is one, hidden: glibc would ask the host's nscd (a Unix
+// socket knows no network namespace), which could ask the real network.
 const WRAP = [
   'unshare', '--mount', '--net', 'sh', '-c',
-  'ip link set lo up && mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/nsswitch.conf && shift 2 && exec "$@"',
+  'ip link set lo up && mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/nsswitch.conf && ' +
+    'for s in /var/run/nscd/socket /run/nscd/socket; do if [ -S "$s" ]; then mount --bind /dev/null "$s" || exit 1; fi; done && ' +
+    'shift 2 && exec "$@"',
   'sh', resolvConf, nsswitchConf,
 ];
 const probe = spawnSync(WRAP[0], [...WRAP.slice(1), 'true'], { encoding: 'utf8' });

@@ -187,13 +187,17 @@ static void echo(int conns, long rounds, size_t size) {
 /* Waits (at most `seconds`) for a line from the driver on stdin; EOF or a
  * timeout ends the wait too (the driver is gone or stuck). */
 static void await_line(int seconds) {
-  struct pollfd p = {.fd = 0, .events = POLLIN};
-  if (poll(&p, 1, seconds * 1000) <= 0) {
-    fprintf(stderr, "client idle: no word from the driver in %d s\n", seconds);
-    return;
-  }
-  char c;
-  while (read(0, &c, 1) == 1 && c != '\n') {
+  double end = now() + seconds;
+  for (;;) {
+    int left_ms = (int)((end - now()) * 1000);
+    struct pollfd p = {.fd = 0, .events = POLLIN};
+    if (left_ms <= 0 || poll(&p, 1, left_ms) <= 0) {
+      fprintf(stderr, "client idle: no word from the driver in %d s\n",
+              seconds);
+      return;
+    }
+    char c;
+    if (read(0, &c, 1) != 1 || c == '\n') return;
   }
 }
 
