@@ -16,7 +16,7 @@ import {
 } from '../lib/index';
 import { Child, fixture, killChildren } from './fixtures/child';
 import { sleep } from './helpers/fds';
-import { type Family, closeAll, domainOf, listener, tcpPair, track, udpPair, unixPath } from './helpers/pairs';
+import { type Family, closeAll, domainOf, fill, listener, tcpPair, track, udpPair, unixPath } from './helpers/pairs';
 
 const E = os.constants.errno;
 /** Generous bound for "promptly" (the contract aims at well under 100 ms). */
@@ -64,21 +64,6 @@ function expectAbortError(err: unknown, signal: AbortSignal): void {
   expect(e.name).toBe('AbortError');
   expect(e.code).toBe('ABORT_ERR');
   expect(e.cause).toBe(signal.reason);
-}
-
-/** Fills the send side of a connected stream without blocking; returns the bytes queued. */
-function fill(fd: number, byte = 0x46): number {
-  const chunk = Buffer.alloc(64 * 1024, byte);
-  let total = 0;
-  for (let i = 0; i < 100_000; i++) {
-    try {
-      total += sendSync(fd, chunk, undefined, MSG_DONTWAIT);
-    } catch (err) {
-      if ((err as SocketError).code === 'EAGAIN') return total;
-      throw err;
-    }
-  }
-  throw new Error('the send buffer never filled');
 }
 
 /** Reads exactly `n` bytes (async), bounded in time; returns them. */

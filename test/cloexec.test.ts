@@ -14,7 +14,7 @@ import {
   connectSync, epoll_create1, fcntl, read, socket, socketpair, writeSync,
 } from '../lib/index';
 import { DIST_INDEX, requireDist } from './fixtures/child';
-import { sleep } from './helpers/fds';
+import { fdTargets, sleep } from './helpers/fds';
 import { closeAll, listener, track } from './helpers/pairs';
 
 afterEach(() => {
@@ -24,19 +24,6 @@ afterEach(() => {
 beforeAll(() => {
   requireDist();
 });
-
-/** fd -> what it points to, in this process. */
-function targets(): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const name of fs.readdirSync('/proc/self/fd')) {
-    try {
-      out.set(Number(name), fs.readlinkSync(`/proc/self/fd/${name}`));
-    } catch {
-      // readdir's own fd.
-    }
-  }
-  return out;
-}
 
 /** What a freshly exec'd child has open beyond stdin/stdout/stderr: `fd -> target` lines. */
 function childExtraFds(): string[] {
@@ -63,7 +50,7 @@ describe('close-on-exec: what the library creates', () => {
   });
 
   it('a child inherits none of: accept()ed fds, epoll fds, the pool threads\' wake-up eventfds, fds a worker_thread made', async () => {
-    const before = targets();
+    const before = fdTargets();
     // An accepted fd and an epoll fd.
     const l = listener('ipv4');
     const c = track(socket(AF_INET, SOCK_STREAM, 0));
@@ -99,7 +86,7 @@ describe('close-on-exec: what the library creates', () => {
     expect(messages).toEqual(['read']);
     await worker.terminate();
     made.forEach(track);
-    const ours = [...targets()].filter(([fd, t]) => before.get(fd) !== t && /socket:|anon_inode:/.test(t));
+    const ours = [...fdTargets()].filter(([fd, t]) => before.get(fd) !== t && /socket:|anon_inode:/.test(t));
     // At least: c, accepted, ep, 8 socketpair fds, the worker's 3 and the pool's eventfds.
     expect(ours.length).toBeGreaterThanOrEqual(14);
     expect(ours.some(([, t]) => t === 'anon_inode:[eventfd]')).toBe(true);

@@ -5,14 +5,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  AF_INET, AF_UNIX, MSG_DONTWAIT, POLLIN, POLLOUT, SHUT_RD, SHUT_RDWR, SOCK_DGRAM, SOCK_NONBLOCK,
+  AF_INET, AF_UNIX, POLLIN, POLLOUT, SHUT_RD, SHUT_RDWR, SOCK_DGRAM, SOCK_NONBLOCK,
   SOCK_STREAM, SocketError,
   accept, bind, close, connect, connectSync, getsockname, listen, poll, pollSync, read, readSync,
-  recv, recvfrom, send, sendSync, sendmsg, sendto, sendtoSync, shutdown, socket, socketpair, threadpool, type Sockaddr, write,
+  recv, recvfrom, send, sendmsg, sendto, shutdown, socket, socketpair, threadpool, type Sockaddr, write,
   writeSync,
 } from '../lib/index';
 import { sleep } from './helpers/fds';
-import { FAMILIES, closeAll, listener, tcpPair, track, udpPair, unixPath } from './helpers/pairs';
+import { FAMILIES, closeAll, fill, fillDgram, listener, tcpPair, track, udpPair, unixPath } from './helpers/pairs';
 
 const E = os.constants.errno;
 const PROMPT_MS = 500;
@@ -77,35 +77,6 @@ function expectEbadf(o: Outcome | 'hung', syscall: string, message = `${syscall}
   expect({ name: e.name, code: e.code, errno: e.errno, syscall: e.syscall, message: e.message }).toEqual({
     name: 'SocketError', code: 'EBADF', errno: E.EBADF, syscall, message,
   });
-}
-
-function fill(fd: number): number {
-  const chunk = Buffer.alloc(64 * 1024, 0x46);
-  let total = 0;
-  for (let i = 0; i < 100_000; i++) {
-    try {
-      total += sendSync(fd, chunk, undefined, MSG_DONTWAIT);
-    } catch (err) {
-      if ((err as SocketError).code === 'EAGAIN') return total;
-      throw err;
-    }
-  }
-  throw new Error('the send buffer never filled');
-}
-
-/** Fills a datagram socket's send side (or, sending `to`, the receiver's queue) with small non-blocking sends until EAGAIN; returns how many went. */
-function fillDgram(fd: number, to?: Sockaddr): number {
-  const dgram = Buffer.alloc(1024, 0x44);
-  for (let sent = 0; sent < 100_000; sent++) {
-    try {
-      if (to) sendtoSync(fd, dgram, undefined, MSG_DONTWAIT, to);
-      else sendSync(fd, dgram, undefined, MSG_DONTWAIT);
-    } catch (err) {
-      if ((err as SocketError).code === 'EAGAIN') return sent;
-      throw err;
-    }
-  }
-  throw new Error('the datagram queue never filled');
 }
 
 /**

@@ -8,19 +8,10 @@ import {
   connectSync, getaddrinfo, getaddrinfoSync, getpeername, socket, threadpool,
 } from '../lib/index';
 import { openFdsExceptWakeups } from './helpers/fds';
+import { sysError } from './helpers/errors';
 import { closeAll, listener, track } from './helpers/pairs';
 
 const NUMERIC = AI_NUMERICHOST | AI_NUMERICSERV;
-
-function gaiError(fn: () => unknown): SocketError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SocketError);
-    return err as SocketError;
-  }
-  return expect.fail('expected a SocketError');
-}
 
 let baseline: number[];
 
@@ -124,7 +115,7 @@ describe('getaddrinfoSync', () => {
   });
 
   it('EAI_NONAME for a non-numeric node with AI_NUMERICHOST: code, errno, syscall, message', () => {
-    const err = gaiError(() => getaddrinfoSync('not-an-ip', null, { flags: AI_NUMERICHOST }));
+    const err = sysError(() => getaddrinfoSync('not-an-ip', null, { flags: AI_NUMERICHOST }));
     expect(err).toBeInstanceOf(Error);
     expect(err.name).toBe('SocketError');
     expect(err.code).toBe('EAI_NONAME');
@@ -134,13 +125,13 @@ describe('getaddrinfoSync', () => {
   });
 
   it('EAI_NONAME for a named service with AI_NUMERICSERV', () => {
-    const err = gaiError(() => getaddrinfoSync('127.0.0.1', 'http', { flags: NUMERIC }));
+    const err = sysError(() => getaddrinfoSync('127.0.0.1', 'http', { flags: NUMERIC }));
     expect(err.code).toBe('EAI_NONAME');
     expect(err.syscall).toBe('getaddrinfo');
   });
 
   it('EAI_NONAME when node and service are both null', () => {
-    const err = gaiError(() => getaddrinfoSync(null, null));
+    const err = sysError(() => getaddrinfoSync(null, null));
     expect(err.code).toBe('EAI_NONAME');
     expect(err.message).toBe('getaddrinfo EAI_NONAME: Name or service not known');
   });
@@ -150,7 +141,7 @@ describe('getaddrinfoSync', () => {
     ['EAI_FAMILY', { family: 12345 }, 6, 'ai_family not supported'],
     ['EAI_SOCKTYPE', { socktype: 12345 }, 7, 'ai_socktype not supported'],
   ])('%s for bad hints, with the gai_strerror message', (code, hints, errno, text) => {
-    const err = gaiError(() => getaddrinfoSync('127.0.0.1', '80', hints));
+    const err = sysError(() => getaddrinfoSync('127.0.0.1', '80', hints));
     expect(err.code).toBe(code);
     expect(err.errno).toBe(errno);
     expect(err.syscall).toBe('getaddrinfo');
@@ -158,13 +149,13 @@ describe('getaddrinfoSync', () => {
   });
 
   it('EAI_SERVICE for an unknown service name', () => {
-    const err = gaiError(() => getaddrinfoSync('127.0.0.1', 'no-such-service-xyz', { flags: AI_NUMERICHOST }));
+    const err = sysError(() => getaddrinfoSync('127.0.0.1', 'no-such-service-xyz', { flags: AI_NUMERICHOST }));
     expect(err.code).toBe('EAI_SERVICE');
     expect(err.errno).toBe(8);
   });
 
   it('EAI_ADDRFAMILY for an IPv6 host with family AF_INET; the message keeps the host intact', () => {
-    const err = gaiError(() => getaddrinfoSync('::1', '80', { flags: NUMERIC, family: AF_INET }));
+    const err = sysError(() => getaddrinfoSync('::1', '80', { flags: NUMERIC, family: AF_INET }));
     expect(err.code).toBe('EAI_ADDRFAMILY');
     expect(err.errno).toBe(9);
     expect(err.syscall).toBe('getaddrinfo');

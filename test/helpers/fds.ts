@@ -6,6 +6,19 @@ export function openFds(): number[] {
   return fs.readdirSync(dir).map(Number).filter((fd) => Number.isInteger(fd));
 }
 
+/** fd -> what it points to (readlink of /proc/self/fd/N): leak checks by identity, not only by count. */
+export function fdTargets(): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    try {
+      out.set(Number(name), fs.readlinkSync(`/proc/self/fd/${name}`));
+    } catch {
+      // readdir's own fd, gone already.
+    }
+  }
+  return out;
+}
+
 /** Resolves after `ms`; for bounded waits in tests. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

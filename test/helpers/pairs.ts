@@ -11,7 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_RCVTIMEO, SO_REUSEADDR, SO_SNDTIMEO,
-  type Sockaddr, acceptSync, bind, close, connectSync, getsockname, listen, setsockopt, socket,
+  MSG_DONTWAIT, type Sockaddr, SocketError, acceptSync, bind, close, connectSync, getsockname, listen,
+  sendSync, sendtoSync, setsockopt, socket,
 } from '../../lib/index';
 
 /** SO_RCVTIMEO and SO_SNDTIMEO, in ms, of every socket listener/tcpPair/udpPair hands out. */
@@ -104,4 +105,34 @@ export function refusedPort(family: 'ipv4' | 'ipv6' = 'ipv4'): number {
   const fd = track(socket(domainOf(family), SOCK_STREAM, 0));
   bind(fd, anyAddr(family));
   return (getsockname(fd) as { port: number }).port;
+}
+
+/** Fills the send side of a connected stream without blocking; returns the bytes queued. */
+export function fill(fd: number, byte = 0x46): number {
+  const chunk = Buffer.alloc(64 * 1024, byte);
+  let total = 0;
+  for (let i = 0; i < 100_000; i++) {
+    try {
+      total += sendSync(fd, chunk, undefined, MSG_DONTWAIT);
+    } catch (err) {
+      if ((err as SocketError).code === 'EAGAIN') return total;
+      throw err;
+    }
+  }
+  throw new Error('the send buffer never filled');
+}
+
+/** Fills a datagram socket's send side (or, sending `to`, the receiver's queue) with small non-blocking sends until EAGAIN; returns how many went. */
+export function fillDgram(fd: number, to?: Sockaddr): number {
+  const dgram = Buffer.alloc(1024, 0x44);
+  for (let sent = 0; sent < 100_000; sent++) {
+    try {
+      if (to) sendtoSync(fd, dgram, undefined, MSG_DONTWAIT, to);
+      else sendSync(fd, dgram, undefined, MSG_DONTWAIT);
+    } catch (err) {
+      if ((err as SocketError).code === 'EAGAIN') return sent;
+      throw err;
+    }
+  }
+  throw new Error('the datagram queue never filled');
 }
