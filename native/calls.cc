@@ -7,6 +7,7 @@
 // socketpair(2) getaddrinfo(3).
 #include "calls.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -494,6 +495,22 @@ int GetaddrinfoOp::Lookup::Run() {
   return gai_error == 0 ? 0 : -1;
 }
 
+bool GetaddrinfoOp::Lookup::Immediate() const {
+  bool numeric_host = !has_node || (hints.ai_flags & AI_NUMERICHOST);
+  if (!numeric_host) {
+    // An IPv6 literal may carry a zone (%eth0); the address before it decides.
+    std::string host = node.substr(0, node.find('%'));
+    unsigned char addr[sizeof(in6_addr)];
+    numeric_host = inet_pton(AF_INET, host.c_str(), addr) == 1 ||
+                   inet_pton(AF_INET6, host.c_str(), addr) == 1;
+  }
+  bool numeric_service =
+      !has_service || (hints.ai_flags & AI_NUMERICSERV) ||
+      (!service.empty() &&
+       service.find_first_not_of("0123456789") == std::string::npos);
+  return numeric_host && numeric_service;
+}
+
 ssize_t GetaddrinfoOp::Sync() {
   ssize_t r = lookup->Run();
   done = true;
@@ -511,6 +528,7 @@ constexpr int kMaxLookupThreads = 64;
 }  // namespace
 
 ssize_t GetaddrinfoOp::RunAsync(InFlight& call) {
+  if (lookup->Immediate()) return Sync();
   lookup->waiter_fd = ThisThreadWakeFd();  // No thread shares it yet.
   if (lookup->waiter_fd < 0) return Sync();
   for (int attempt = 0; g_lookup_threads.fetch_add(1) >= kMaxLookupThreads;

@@ -194,9 +194,10 @@ struct PollOp : OpBase {
 
 // getaddrinfo(3): 0, or -1 with the EAI_* code in Extra() (kept apart from
 // -errno). A running getaddrinfo cannot be interrupted, so the async form
-// runs it on a thread of its own and waits for it in WaitFor: a wake-up
-// (abort, timeout, teardown) releases the pool thread at once, and the lookup
-// finishes and frees itself in the background.
+// runs one that may ask a name service on a thread of its own and waits for
+// it in WaitFor: a wake-up (abort, timeout, teardown) releases the pool
+// thread at once, and the lookup finishes and frees itself in the
+// background.
 struct GetaddrinfoOp : OpBase {
   static constexpr bool kOwnDriver = true;
   static constexpr bool kHasExtra = true;
@@ -213,6 +214,9 @@ struct GetaddrinfoOp : OpBase {
     int waiter_fd = -1;     // Rung when finished: the waiting call's thread.
     ~Lookup();
     int Run();  // The blocking library call.
+    // Numeric host and service: glibc answers without asking any name
+    // service, so there is nothing to wait for and no thread to start.
+    bool Immediate() const;
   };
   std::shared_ptr<Lookup> lookup = std::make_shared<Lookup>();
   bool done = false;  // lookup's results are complete and ours to read.
