@@ -15,6 +15,11 @@
 
 namespace bsd {
 
+void ExportFunction(Napi::Env env, Napi::Object exports, const char* name,
+                    Napi::Function::Callback fn, AddonData* data) {
+  exports.Set(name, Napi::Function::New(env, fn, name, data));
+}
+
 int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   // One N-API call: napi_get_value_double fails (number expected) for a
   // non-number.
@@ -227,19 +232,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("poolSize", Napi::Number::New(env, ThreadpoolSize()));
   exports.Set("traceSlots", slots);
   exports.Set("addrScratch", scratch);
-  exports.Set("packSockaddr",
-              Napi::Function::New(env, PackSockaddr, "packSockaddr", data));
+  ExportFunction(env, exports, "packSockaddr", PackSockaddr, data);
   exports.Set("mainThreadId", Napi::Number::New(env, ThreadId()));
   exports.Set("sunPathSize",
               Napi::Number::New(env, static_cast<double>(SunPathSize())));
   exports.Set("constants", Constants(env));
-  exports.Set("cancel", Napi::Function::New(env, Cancel, "cancel", data));
-  exports.Set("cancelAll",
-              Napi::Function::New(env, CancelAllExport, "cancelAll", data));
-  exports.Set("threadId",
-              Napi::Function::New(env, ThreadIdExport, "threadId", data));
-  exports.Set("leakCheck",
-              Napi::Function::New(env, LeakCheck, "leakCheck", data));
+  ExportFunction(env, exports, "cancel", Cancel, data);
+  ExportFunction(env, exports, "cancelAll", CancelAllExport, data);
+  ExportFunction(env, exports, "threadId", ThreadIdExport, data);
+  ExportFunction(env, exports, "leakCheck", LeakCheck, data);
   InitCalls(env, exports, data);
   InitSockopt(env, exports, data);
   InitEpoll(env, exports, data);

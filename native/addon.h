@@ -64,6 +64,10 @@ inline AddonData* DataOf(const Napi::CallbackInfo& info) {
 // Argument readers. lib/validate.ts has already checked every argument; these
 // re-check what memory safety depends on and throw TypeError/RangeError (not
 // crash) should a bad value get through.
+// exports[name] = a function calling fn with `data` as its AddonData.
+void ExportFunction(Napi::Env env, Napi::Object exports, const char* name,
+                    Napi::Function::Callback fn, AddonData* data);
+
 int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name);
 // `d` when it is an integer from `min` to `max`, else a RangeError "<name>
 // must be <what>". (A double holds every integer up to 2^53.)

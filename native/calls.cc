@@ -880,7 +880,7 @@ Napi::Value Strerror(const Napi::CallbackInfo& info) {
 
 void InitCalls(Napi::Env env, Napi::Object exports, AddonData* data) {
   auto add = [&](const char* name, Napi::Function::Callback fn) {
-    exports.Set(name, Napi::Function::New(env, fn, name, data));
+    ExportFunction(env, exports, name, fn, data);
   };
   add("socket", Socket);
   add("bind", Bind);

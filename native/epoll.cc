@@ -117,7 +117,7 @@ Napi::Value NoEpoll(const Napi::CallbackInfo& info) {
 
 void InitEpoll(Napi::Env env, Napi::Object exports, AddonData* data) {
   auto add = [&](const char* name, Napi::Function::Callback fn) {
-    exports.Set(name, Napi::Function::New(env, fn, name, data));
+    ExportFunction(env, exports, name, fn, data);
   };
 #ifdef __linux__
   add("epoll_create1", EpollCreate1);

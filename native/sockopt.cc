@@ -245,12 +245,8 @@ void InitSockopt(Napi::Env env, Napi::Object exports, AddonData* data) {
     table.Set(i++, entry);
   }
   exports.Set("structOptions", table);
-  exports.Set(
-      "getsockoptStruct",
-      Napi::Function::New(env, GetsockoptStruct, "getsockoptStruct", data));
-  exports.Set(
-      "setsockoptStruct",
-      Napi::Function::New(env, SetsockoptStruct, "setsockoptStruct", data));
+  ExportFunction(env, exports, "getsockoptStruct", GetsockoptStruct, data);
+  ExportFunction(env, exports, "setsockoptStruct", SetsockoptStruct, data);
 }
 
 }  // namespace bsd

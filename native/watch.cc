@@ -414,15 +414,11 @@ void InitWatch(Napi::Env env, Napi::Object exports, AddonData* data) {
   data->watch_guard.data = data;
   uv_unref(reinterpret_cast<uv_handle_t*>(&data->watch_guard));
   data->watch_guard_open = true;
-  exports.Set("watchInit",
-              Napi::Function::New(env, WatchInit, "watchInit", data));
-  exports.Set("watchStart",
-              Napi::Function::New(env, WatchStart, "watchStart", data));
-  exports.Set("watchUpdate",
-              Napi::Function::New(env, WatchUpdate, "watchUpdate", data));
-  exports.Set("watchClose",
-              Napi::Function::New(env, WatchClose, "watchClose", data));
-  exports.Set("watchRef", Napi::Function::New(env, WatchRef, "watchRef", data));
+  ExportFunction(env, exports, "watchInit", WatchInit, data);
+  ExportFunction(env, exports, "watchStart", WatchStart, data);
+  ExportFunction(env, exports, "watchUpdate", WatchUpdate, data);
+  ExportFunction(env, exports, "watchClose", WatchClose, data);
+  ExportFunction(env, exports, "watchRef", WatchRef, data);
 }
 
 }  // namespace bsd
