@@ -60,13 +60,9 @@ std::vector<char> Payload(Napi::Env env, int level, int type,
   if (level == SOL_SOCKET && type == SCM_RIGHTS && data.IsArray()) {
     Napi::Array fds = data.As<Napi::Array>();
     for (uint32_t i = 0; i < fds.Length(); i++) {
-      Napi::Value fd = fds.Get(i);
-      double d = fd.IsNumber() ? fd.As<Napi::Number>().DoubleValue() : -1;
-      if (!(d >= 0 && d <= 2147483647.0) || d != static_cast<int>(d)) {
-        throw Napi::RangeError::New(
-            env, "SCM_RIGHTS fds must be non-negative 32-bit integers");
-      }
-      Append(&payload, static_cast<int>(d));
+      double fd = IntegralValue(env, fds.Get(i), 0, 2147483647.0,
+                                "an SCM_RIGHTS fd", "a non-negative int");
+      Append(&payload, static_cast<int>(fd));
     }
     return payload;
   }
